@@ -1,0 +1,54 @@
+"""The one place a SparkSession is built (jobs, tests, benchmarks).
+
+On Glue the session comes from GlueContext; everywhere else from here, with the UI
+off and few shuffle partitions (small machines, small batches).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def get_spark(app_name: str = "nlpops", master: str | None = None, driver_memory: str = "2g") -> SparkSession:
+    """A local SparkSession (or the active one). Fails with a clear message without Java 17."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    check_java()
+    builder = (
+        SparkSession.builder.appName(app_name)
+        .master(master or os.environ.get("NLPOPS_SPARK_MASTER", "local[*]"))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", os.environ.get("NLPOPS_SPARK_SHUFFLE_PARTITIONS", "4"))
+        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
+        .config("spark.sql.parquet.compression.codec", "snappy")
+        .config("spark.driver.extraJavaOptions", "-Dderby.system.home=/tmp/nlpops-derby")
+    )
+    return builder.getOrCreate()
+
+
+def check_java() -> None:
+    """Raise a clear error when no Java runtime is found (Spark needs Java 17)."""
+    import shutil
+    import subprocess
+
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        raise RuntimeError(
+            "Spark needs Java 17: no `java` on PATH and JAVA_HOME is not set. "
+            "Install it (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; macOS: "
+            "`brew install openjdk@17`) and retry."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    if '"1.' in out or not any(f'"{v}' in out for v in ("17", "21", "25")):
+        raise RuntimeError(f"Spark needs Java 17 (or 21); `{java} -version` says: {out.strip()}")

@@ -1,0 +1,134 @@
+"""The one settings object of nlpops, read from the environment and validated.
+
+Pure Python: importable by DAG files at parse time (cheap, no network, no Variables),
+by the ``etl`` and ``ml`` packages in local subprocesses, and by tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("local", "aws")
+ZONES = (
+    "raw",
+    "validated",
+    "quarantine",
+    "processed",
+    "models",
+    "inference-input",
+    "inference-output",
+    "results",
+    "reports",
+    "ledger",
+)
+
+
+class SettingsError(ValueError):
+    """A setting (environment variable) has a value nlpops cannot use."""
+
+
+def _env_bool(env: dict[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.strip().lower()
+    if low in {"1", "true", "yes", "on"}:
+        return True
+    if low in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean: use true/false")
+
+
+def _env_int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a deployment. Build with :func:`get_settings`."""
+
+    target: str = "local"
+    airflow_home: Path = PROJECT_ROOT / ".airflow"
+    lake_uri: str = ""
+    profiles: tuple[str, ...] = ()  # empty = every profile whose YAML says enabled
+    profiles_dir: Path = PROJECT_ROOT / "include" / "profiles"
+    mlflow_tracking_uri: str = ""
+    spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+    aws_conn_id: str = "aws_default"
+    aws_region: str = "us-east-1"
+    owner: str = "nlpops"
+    notify_dir: str = ""
+    transform_workers: int = 1
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise SettingsError(f"NLPOPS_TARGET={self.target!r} is not one of {', '.join(TARGETS)}")
+        scheme = self.lake_uri.split("://", 1)[0] if "://" in self.lake_uri else ""
+        if scheme not in {"file", "s3", "memory"}:
+            raise SettingsError(
+                f"NLPOPS_LAKE_URI={self.lake_uri!r} must be a file://, s3:// (or memory://) URI"
+            )
+        if self.target == "aws" and scheme != "s3":
+            raise SettingsError("NLPOPS_TARGET=aws needs NLPOPS_LAKE_URI=s3://<bucket>[/prefix]")
+        for name in self.profiles:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise SettingsError(f"NLPOPS_PROFILES: {name!r} is not a valid profile name")
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+    def zone_uri(self, zone: str, *parts: str) -> str:
+        """URI of ``zone`` (one of :data:`ZONES`) joined with ``parts``; never a bare local path."""
+        if zone not in ZONES:
+            raise SettingsError(f"unknown lake zone {zone!r}; zones are {', '.join(ZONES)}")
+        base = self.lake_uri.rstrip("/")
+        return "/".join([base, zone, *(p.strip("/") for p in parts if p)])
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``env`` (default: ``os.environ``)."""
+    env = dict(os.environ if env is None else env)
+    airflow_home = Path(env.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow").resolve()
+    lake_uri = env.get("NLPOPS_LAKE_URI") or (airflow_home / "lake").as_uri()
+    profiles = tuple(p.strip() for p in env.get("NLPOPS_PROFILES", "").split(",") if p.strip())
+    return Settings(
+        target=env.get("NLPOPS_TARGET", "local").strip().lower(),
+        airflow_home=airflow_home,
+        lake_uri=lake_uri,
+        profiles=profiles,
+        profiles_dir=Path(env.get("NLPOPS_PROFILES_DIR") or PROJECT_ROOT / "include" / "profiles"),
+        mlflow_tracking_uri=env.get("NLPOPS_MLFLOW_URI") or f"sqlite:///{airflow_home / 'mlflow.db'}",
+        spark_master=env.get("NLPOPS_SPARK_MASTER", "local[*]"),
+        spark_driver_memory=env.get("NLPOPS_SPARK_DRIVER_MEMORY", "2g"),
+        aws_conn_id=env.get("NLPOPS_AWS_CONN_ID", "aws_default"),
+        aws_region=env.get("NLPOPS_AWS_REGION", "us-east-1"),
+        owner=env.get("NLPOPS_OWNER", "nlpops"),
+        notify_dir=env.get("NLPOPS_NOTIFY_DIR", str(airflow_home / "notifications")),
+        transform_workers=_env_int(env, "NLPOPS_TRANSFORM_WORKERS", 1, minimum=1),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached). Tests call ``get_settings.cache_clear()``."""
+    return load_settings()
+
+
+__all__ = ["PROJECT_ROOT", "ZONES", "Settings", "SettingsError", "get_settings", "load_settings"]

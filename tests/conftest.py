@@ -1,0 +1,46 @@
+"""Shared fixtures: one SparkSession per test session, an isolated lake per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "false")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The one SparkSession of the test session (local[2], UI off)."""
+    from etl.spark import get_spark
+
+    session = get_spark("nlpops-tests", master="local[2]", driver_memory="1g")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A fresh file:// lake for one test; settings are re-read from the environment."""
+    from include.settings import get_settings
+
+    root = tmp_path / "lake"
+    root.mkdir()
+    monkeypatch.setenv("NLPOPS_LAKE_URI", root.as_uri())
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "airflow"))
+    get_settings.cache_clear()
+    yield root.as_uri()
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    if not SHARED_DATASETS.is_dir():
+        pytest.fail(f"real datasets expected at {SHARED_DATASETS} (CI checks out ../shared beside the project)")
+    return SHARED_DATASETS
