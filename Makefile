@@ -1,0 +1,67 @@
+# nlpops — the two commands a new machine needs: `make demo` and `make test`.
+# Needs only Python 3.11, Java 17, make and git; everything else goes into .venv.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+export GX_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export PYTHONHASHSEED := 0
+
+.PHONY: help venv check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean
+
+help:
+	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
+	@echo "make test    - lint, format check, types and the whole test suite (what CI runs)"
+	@echo "make bench   - run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "make mlflow-ui - open the MLflow UI on the local registry store"
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+check-java: $(STAMP)
+	@$(BIN)/python -c "from etl.spark import check_java; check_java()" \
+	  || { echo "Spark needs Java 17: install openjdk-17 (apt-get install openjdk-17-jre-headless) and retry"; exit 1; }
+
+demo: check-java
+	$(BIN)/python scripts/demo.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy include etl ml plugins/nlpops dags
+
+unit: check-java
+	$(BIN)/pytest -m "not e2e" -q
+
+e2e: check-java
+	$(BIN)/pytest -m e2e -q
+
+test: lint typecheck check-java
+	$(BIN)/pytest -q --timeout=1200
+
+bench: check-java
+	$(BIN)/python benchmarks/run_all.py
+
+suites: $(STAMP)
+	$(BIN)/python -m etl.validation.suites
+
+mlflow-ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(AIRFLOW_HOME)/mlflow.db" --host 127.0.0.1 --port 5000
+
+clean:
+	rm -rf .airflow .mypy_cache .ruff_cache .pytest_cache

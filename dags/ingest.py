@@ -1,0 +1,165 @@
+"""``<profile>_ingest``: new raw files → Great Expectations validation → Spark ETL → ``processed``.
+
+One DAG per enabled dataset profile (include/profiles/*.yaml). Thin by design: the
+logic lives in ``etl/`` and is imported inside the tasks; this file imports nothing
+heavy and reads no Variables, so it parses in milliseconds.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from include.naming import run_key
+from include.profiles import Profile, enabled_profiles
+from include.settings import Settings, get_settings
+from nlpops.dagkit import default_args, profile_assets, tags
+from nlpops.factory import etl_operator
+from nlpops.sensors.new_data import NewDataSensor
+
+DOC = """
+### {name}: ingest
+
+{description}
+
+**What it does.** Waits (deferrable, no worker slot held) for new files under
+`{raw}` that are not in the ledger and have been quiet for `quiet_seconds`;
+validates them with Great Expectations Core — bad rows go to
+`quarantine/{name}/<run>/rows.jsonl` with the failed expectation(s) per row, unparseable
+files go to quarantine whole — runs the PySpark job `etl/jobs/prepare_text.py`
+(normalise, combine title+text, dedup by content hash, stable split) into
+`processed/{name}/run=<run>/`, then records the files in the ledger and updates the
+asset `{name}.processed`.
+
+**Guarantees.** Rows in = rows valid + rows quarantined. Outputs are keyed by the run, so a
+retry replaces its own output. Files are marked done only after the ETL succeeded
+(at-least-once); a second run over the same files does nothing. The task `validate`
+fails loudly when more than {rate:.0%} of the rows are quarantined.
+
+**Reports.** Validation JSON + GX Data Docs under `reports/validation/{name}/<run>/`.
+"""
+
+
+def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
+    """The ingest DAG of one profile."""
+    assets = profile_assets(profile.name)
+    sched = profile.schedule
+    raw_uri = settings.zone_uri("raw", profile.name)
+    ledger_uri = settings.zone_uri("ledger", profile.name, "raw")
+    with DAG(
+        dag_id=f"{profile.name}_ingest",
+        description=f"Validate and prepare new raw files of {profile.name}",
+        schedule=sched.ingest,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=3),
+        default_args=default_args(profile, settings),
+        doc_md=DOC.format(
+            name=profile.name,
+            description=profile.description,
+            raw=raw_uri,
+            rate=profile.validation.max_quarantine_rate,
+        ),
+        tags=tags(profile, "ingest"),
+        render_template_as_native_obj=True,
+        user_defined_macros={"nlpops_run_key": run_key},
+        params={
+            "wait_timeout_minutes": Param(
+                sched.sensor_timeout_minutes,
+                type="integer",
+                minimum=0,
+                description="How long to wait for new raw files before skipping the run (0 = look once).",
+            ),
+            "quiet_seconds": Param(
+                sched.quiet_seconds,
+                type="integer",
+                minimum=0,
+                description="A file must be unmodified this long to be picked up (still being written otherwise).",
+            ),
+            "max_files": Param(
+                sched.max_files_per_batch,
+                type="integer",
+                minimum=1,
+                description="At most this many new files per run; the rest wait for the next run.",
+            ),
+        },
+    ) as dag:
+        wait_for_raw = NewDataSensor(
+            task_id="wait_for_raw",
+            prefix_uri=raw_uri,
+            ledger_uri=ledger_uri,
+            patterns=list(profile.input.file_patterns),
+            quiet_seconds="{{ params.quiet_seconds }}",
+            max_files="{{ params.max_files }}",
+            max_bytes=sched.max_bytes_per_batch,
+            wait_timeout_minutes="{{ params.wait_timeout_minutes }}",
+            lake_root_uri=settings.lake_uri,
+            poke_interval=sched.sensor_poke_seconds,
+            timeout=sched.sensor_timeout_minutes * 60,
+            soft_fail=True,
+            deferrable=True,
+        )
+
+        @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
+        def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+            """Validate the new files with GX; quarantine bad rows and unparseable files."""
+            from etl.validation import validate_objects
+            from include.lake import ObjectInfo
+            from include.profiles import get_profile
+
+            s = get_settings()
+            prof = get_profile(profile.name, s)
+            key = run_key(context["run_id"], context.get("logical_date"))
+            manifest = validate_objects(
+                prof,
+                [ObjectInfo.from_dict(o) for o in objects],
+                run_key=key,
+                validated_uri=s.zone_uri("validated", prof.name, key),
+                quarantine_uri=s.zone_uri("quarantine", prof.name, key),
+                report_uri=s.zone_uri("reports", "validation", prof.name, key),
+                lake_root_uri=s.lake_uri,
+                require_label=True,
+            )
+            return {k: v for k, v in manifest.items() if k != "files"} | {
+                "validated_uri": s.zone_uri("validated", prof.name, key),
+                "files": len(manifest.get("files", [])),
+            }
+
+        validated = validate(wait_for_raw.output)
+
+        prepare_text = etl_operator(
+            task_id="prepare_text",
+            profile=profile,
+            settings=settings,
+            input_uris="{{ ti.xcom_pull(task_ids='validate')['validated_uri'] }}",
+            output_uri=settings.zone_uri("processed", profile.name)
+            + "/run={{ nlpops_run_key(run_id, logical_date) }}",
+            run_key="{{ nlpops_run_key(run_id, logical_date) }}",
+        )
+
+        @task(task_id="mark_ledger", outlets=[assets.processed], retries=3)
+        def mark_ledger(objects: list[dict[str, Any]], summary: dict[str, Any], **context: Any) -> int:
+            """Record the files as done (only after the ETL succeeded) and announce new processed data."""
+            from include.lake import ObjectInfo
+            from nlpops.ledger import Ledger
+
+            key = run_key(context["run_id"], context.get("logical_date"))
+            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects])
+            context["outlet_events"][assets.processed].extra = {
+                "run_key": key,
+                "rows_valid": summary.get("rows_valid"),
+                "rows_quarantined": summary.get("rows_quarantined"),
+            }
+            return len(objects)
+
+        done = mark_ledger(wait_for_raw.output, validated)
+        validated >> prepare_text >> done
+    return dag
+
+
+for _profile in enabled_profiles(get_settings()).values():
+    globals()[f"{_profile.name}_ingest"] = build_ingest_dag(_profile, get_settings())

@@ -1,0 +1,56 @@
+"""Where the embedded (local) Airflow lives and the environment every CLI call gets.
+
+One function builds the environment for ``airflow`` subprocesses (demo, end-to-end
+tests, ``make up``) so they all see the same DAGs folder, plugins, SQLite database,
+and the same offline switches.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from include.settings import PROJECT_ROOT
+
+
+def airflow_environ(airflow_home: str | Path | None = None, **extra: str) -> dict[str, str]:
+    """Environment for an Airflow CLI process running the project's DAGs locally."""
+    home = Path(airflow_home or os.environ.get("AIRFLOW_HOME") or PROJECT_ROOT / ".airflow").resolve()
+    env = dict(os.environ)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": env.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env.get(
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"
+            ),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+            "GX_ANALYTICS_ENABLED": "false",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "PYTHONHASHSEED": env.get("PYTHONHASHSEED", "0"),
+            "NLPOPS_LAKE_URI": env.get("NLPOPS_LAKE_URI") or (home / "lake").as_uri(),
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def airflow_bin() -> str:
+    """The ``airflow`` executable of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def ensure_airflow_home(env: dict[str, str]) -> None:
+    """Create the Airflow home and migrate its metadata database (idempotent)."""
+    home = Path(env["AIRFLOW_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    subprocess.run([airflow_bin(), "db", "migrate"], env=env, check=True, capture_output=True)
