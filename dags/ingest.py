@@ -107,23 +107,29 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
             """Validate the new files with GX; quarantine bad rows and unparseable files."""
-            from etl.validation import validate_objects
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from etl.validation import QuarantineRateExceeded, validate_objects
             from include.lake import ObjectInfo
             from include.profiles import get_profile
 
             s = get_settings()
             prof = get_profile(profile.name, s)
             key = run_key(context["run_id"], context.get("logical_date"))
-            manifest = validate_objects(
-                prof,
-                [ObjectInfo.from_dict(o) for o in objects],
-                run_key=key,
-                validated_uri=s.zone_uri("validated", prof.name, key),
-                quarantine_uri=s.zone_uri("quarantine", prof.name, key),
-                report_uri=s.zone_uri("reports", "validation", prof.name, key),
-                lake_root_uri=s.lake_uri,
-                require_label=True,
-            )
+            try:
+                manifest = validate_objects(
+                    prof,
+                    [ObjectInfo.from_dict(o) for o in objects],
+                    run_key=key,
+                    validated_uri=s.zone_uri("validated", prof.name, key),
+                    quarantine_uri=s.zone_uri("quarantine", prof.name, key),
+                    report_uri=s.zone_uri("reports", "validation", prof.name, key),
+                    lake_root_uri=s.lake_uri,
+                    require_label=True,
+                )
+            except QuarantineRateExceeded as exc:
+                # Deterministic: retrying the same files cannot help. Fail now, loudly.
+                raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
             return {k: v for k, v in manifest.items() if k != "files"} | {
                 "validated_uri": s.zone_uri("validated", prof.name, key),
                 "files": len(manifest.get("files", [])),
@@ -136,8 +142,7 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
             profile=profile,
             settings=settings,
             input_uris="{{ ti.xcom_pull(task_ids='validate')['validated_uri'] }}",
-            output_uri=settings.zone_uri("processed", profile.name)
-            + "/run={{ nlpops_run_key(run_id, logical_date) }}",
+            output_uri=settings.zone_uri("processed", profile.name) + "/run={{ nlpops_run_key(run_id, logical_date) }}",
             run_key="{{ nlpops_run_key(run_id, logical_date) }}",
         )
 

@@ -250,9 +250,7 @@ def load_profiles(directory: str | Path, names: Iterable[str] = ()) -> dict[str,
     wanted = list(names)
     missing = [n for n in wanted if n not in found]
     if missing:
-        raise ProfileError(
-            f"NLPOPS_PROFILES names {missing} but {directory} only has {sorted(found)}"
-        )
+        raise ProfileError(f"NLPOPS_PROFILES names {missing} but {directory} only has {sorted(found)}")
     selected = wanted or list(found)
     return {n: load_profile(found[n]) for n in selected}
 

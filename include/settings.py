@@ -81,9 +81,7 @@ class Settings:
             raise SettingsError(f"NLPOPS_TARGET={self.target!r} is not one of {', '.join(TARGETS)}")
         scheme = self.lake_uri.split("://", 1)[0] if "://" in self.lake_uri else ""
         if scheme not in {"file", "s3", "memory"}:
-            raise SettingsError(
-                f"NLPOPS_LAKE_URI={self.lake_uri!r} must be a file://, s3:// (or memory://) URI"
-            )
+            raise SettingsError(f"NLPOPS_LAKE_URI={self.lake_uri!r} must be a file://, s3:// (or memory://) URI")
         if self.target == "aws" and scheme != "s3":
             raise SettingsError("NLPOPS_TARGET=aws needs NLPOPS_LAKE_URI=s3://<bucket>[/prefix]")
         for name in self.profiles:

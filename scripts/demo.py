@@ -111,8 +111,10 @@ class Demo:
         print(f"files seen          : {len(vm['files'])}")
         for f in vm["files"]:
             note = f" ({f.get('reason')})" if f.get("status") != "ok" else ""
-            print(f"  {f['rows_in']:>7} in {f['rows_valid']:>7} valid {f['rows_quarantined']:>5} quarantined"
-                  f"  {f['uri'].rsplit('/', 1)[-1]}{note}"[:150])
+            print(
+                f"  {f['rows_in']:>7} in {f['rows_valid']:>7} valid {f['rows_quarantined']:>5} quarantined"
+                f"  {f['uri'].rsplit('/', 1)[-1]}{note}"[:150]
+            )
         print(f"rows in             : {vm['rows_in']}")
         print(f"rows valid          : {vm['rows_valid']}")
         print(f"rows quarantined    : {vm['rows_quarantined']}  -> {s.zone_uri('quarantine', PROFILE)}")

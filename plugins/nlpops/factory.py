@@ -23,8 +23,7 @@ class TargetNotAvailableError(NotImplementedError):
 
 def _aws_missing(stage: str) -> TargetNotAvailableError:
     return TargetNotAvailableError(
-        f"NLPOPS_TARGET=aws: the {stage} stage has no aws implementation in this version; "
-        "use NLPOPS_TARGET=local"
+        f"NLPOPS_TARGET=aws: the {stage} stage has no aws implementation in this version; use NLPOPS_TARGET=local"
     )
 
 
