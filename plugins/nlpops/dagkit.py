@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from include.profiles import Profile
     from include.settings import Settings
 
-#: Kinds of asset each profile produces; the URI is logical (nlpops://<profile>/<kind>) so the
-#: asset keeps its identity whichever target or lake URI the deployment uses.
+#: Kinds of asset each profile produces. Assets are identified by name only
+#: (``nlpops.<profile>.<kind>``): the identity does not change with the target or lake URI,
+#: and a URI with a scheme would make Airflow load every provider's URI handler (boto3
+#: among them) while a DAG file is parsed.
 ASSET_KINDS = ("processed", "champion", "predictions", "drift")
 
 
@@ -35,7 +37,7 @@ def profile_assets(profile_name: str) -> ProfileAssets:
     from airflow.sdk import Asset
 
     made = {
-        kind: Asset(name=f"{profile_name}.{kind}", uri=f"nlpops://{profile_name}/{kind}", group="nlpops")
+        kind: Asset(name=f"nlpops.{profile_name}.{kind}", group="nlpops")
         for kind in ASSET_KINDS
     }
     return ProfileAssets(**made)

@@ -19,7 +19,7 @@ HEAVY = ["pandas", "numpy", "sklearn", "pyspark", "great_expectations", "boto3",
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(PROJECT / "dags"), include_examples=False)
+    return DagBag(dag_folder=str(PROJECT / "dags"))
 
 
 def test_no_import_errors(dagbag):

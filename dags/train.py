@@ -1,0 +1,245 @@
+"""``<profile>_train``: train → evaluate → register → champion/challenger gate → promote | reject.
+
+One DAG per enabled dataset profile. Runs nightly (the profile's ``schedule.train`` cron)
+or when the drift DAG announces drift (asset ``<profile>.drift``). Thin by design: the
+logic lives in ``ml/`` and is imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+
+from include.profiles import Profile, enabled_profiles
+from include.settings import Settings, get_settings
+from nlpops.dagkit import default_args, profile_assets, tags
+from nlpops.factory import training_operator
+
+DOC = """
+### {name}: train
+
+{description}
+
+**What it does.** Reads every published run under `processed/{name}/` (repeated texts
+dropped), trains the profile's classifier (`ml/train.py`, SageMaker script mode; word +
+character TF-IDF into a linear model) in a job named from DAG, task and run, evaluates it
+and the current champion on the **same** test split (report under
+`reports/evaluation/{name}/<job>/index.html`), registers it as a new version
+(alias `challenger`, status PendingManualApproval, lineage tags) and applies the gate:
+promote when `{metric}` ≥ {floor} and it beats the champion by ≥ {margin}
+(the first model only needs the floor). With the Param `require_approval` a human
+approves the promotion in the Airflow UI (Required Actions) first.
+
+**Outputs.** `models/{name}/<job>/output/model.tar.gz` (skops, trusted types only),
+registry alias `champion`, asset `{name}.champion` (extra: version, metrics).
+
+**Triggers.** Cron `{cron}` or the asset `{name}.drift`. Hyper-parameters can be
+overridden per run with the Params below (defaults: the profile's `model:` section).
+"""
+
+#: ModelSpec fields exposed as run Params (the rest stay as the profile says).
+TUNABLE = ("classifier", "C", "word_ngram_max", "char_ngram_min", "char_ngram_max", "min_df", "class_weight")
+
+
+def _params(profile: Profile) -> dict[str, Param]:
+    spec = profile.model
+    params: dict[str, Param] = {
+        "classifier": Param(
+            spec.classifier, type="string", enum=["logreg", "linear_svm", "sgd"], description="Linear classifier."
+        ),
+        "C": Param(spec.C, type="number", exclusiveMinimum=0, description="Inverse regularisation strength."),
+        "word_ngram_max": Param(
+            spec.word_ngram_max, type="integer", minimum=1, maximum=3, description="Word n-grams 1..n."
+        ),
+        "char_ngram_min": Param(
+            spec.char_ngram_min, type="integer", minimum=1, maximum=6, description="Shortest char n-gram."
+        ),
+        "char_ngram_max": Param(
+            spec.char_ngram_max, type="integer", minimum=0, maximum=6, description="Longest char n-gram (0 = none)."
+        ),
+        "min_df": Param(spec.min_df, type="integer", minimum=1, description="Ignore n-grams in fewer documents."),
+        "class_weight": Param(
+            spec.class_weight, type="string", enum=["balanced", "none"], description="Re-weight rare classes."
+        ),
+        "cv_folds": Param(spec.cv_folds, type="integer", minimum=0, maximum=10, description="0 = no CV"),
+        "sample_size": Param(
+            spec.sample_size, type="integer", minimum=0, description="Train on at most this many rows (0 = all)."
+        ),
+        "require_approval": Param(
+            False, type="boolean", description="Ask a human to approve before a passing model becomes champion."
+        ),
+    }
+    return params
+
+
+def build_train_dag(profile: Profile, settings: Settings) -> DAG:
+    """The training DAG of one profile."""
+    assets = profile_assets(profile.name)
+    spec = profile.model
+    hyperparameters: dict[str, Any] = {
+        **{k: v for k, v in spec.model_dump().items() if k not in (*TUNABLE, "cv_folds", "sample_size")},
+        **{k: f"{{{{ params.{k} }}}}" for k in (*TUNABLE, "cv_folds", "sample_size")},
+        "profile": profile.name,
+        "classes": profile.classes,
+        "low_confidence": profile.drift.low_confidence,
+    }
+    with DAG(
+        dag_id=f"{profile.name}_train",
+        description=f"Train, evaluate, register and gate a model for {profile.name}",
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(profile.schedule.train, timezone="UTC"), assets=assets.drift
+        ),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=6),
+        default_args=default_args(profile, settings, retries=1),
+        doc_md=DOC.format(
+            name=profile.name,
+            description=profile.description,
+            metric=spec.primary_metric,
+            floor=spec.metric_floor,
+            margin=spec.promotion_margin,
+            cron=profile.schedule.train,
+        ),
+        tags=tags(profile, "train"),
+        render_template_as_native_obj=True,
+        params=_params(profile),
+    ) as dag:
+        train = training_operator(
+            task_id="train",
+            profile=profile,
+            settings=settings,
+            hyperparameters=hyperparameters,
+            lineage={"profile": profile.name, "profile_fingerprint": profile.fingerprint()},
+        )
+
+        @task(task_id="evaluate", execution_timeout=timedelta(minutes=30))
+        def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
+            """Challenger and champion on the same test split; report under reports/evaluation/."""
+            from include.lake import local_path
+            from ml.data import read_channel
+            from ml.evaluate import evaluate_model_archive, write_report
+            from ml.registry import CHAMPION, get_registry
+
+            s = get_settings()
+            test = read_channel(local_path(trained["test_channel_uri"]), name="test")
+            args = (test["text"].astype(str).tolist(), test["label"].astype(str).tolist(), profile.classes)
+            challenger = evaluate_model_archive(trained["model_artifact_uri"], *args)
+            champion_version = get_registry(s).get_by_alias(profile.name, CHAMPION)
+            champion = None
+            if champion_version is not None:
+                champion = evaluate_model_archive(champion_version.artifact_uri, *args)
+                champion["version"] = champion_version.version
+            report = write_report(
+                challenger, champion, s.zone_uri("reports", "evaluation", profile.name, trained["job_name"])
+            )
+            keys = ("accuracy", "macro_f1", "roc_auc", "n")
+            return {
+                "challenger": {k: challenger[k] for k in keys if k in challenger},
+                "champion": None if champion is None else {k: champion[k] for k in keys if k in champion},
+                "champion_version": None if champion_version is None else champion_version.version,
+                "report_uri": report,
+            }
+
+        @task(task_id="register", retries=2)
+        def register(trained: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
+            """New registry version (alias challenger, PendingManualApproval) with lineage tags."""
+            import os
+
+            from ml.registry import get_registry
+            from ml.registry.lifecycle import register_challenger
+
+            lineage = trained["lineage"]
+            mv = register_challenger(
+                get_registry(get_settings()),
+                profile.name,
+                trained["model_artifact_uri"],
+                {k: float(v) for k, v in evaluation["challenger"].items()},
+                {
+                    "job_name": trained["job_name"],
+                    "processed_run_keys": ",".join(lineage.get("run_keys", [])),
+                    "processed_uri": lineage.get("processed_uri", ""),
+                    "profile_fingerprint": lineage.get("profile_fingerprint", ""),
+                    "code_version": os.environ.get("NLPOPS_CODE_VERSION", "unknown"),
+                    "evaluation_report": evaluation["report_uri"],
+                },
+                params=trained["Training"]["HyperParameters"],
+            )
+            return mv.to_dict()
+
+        @task.branch(task_id="gate")
+        def gate(evaluation: dict[str, Any], version: dict[str, Any], **context: Any) -> str:
+            """Champion/challenger decision (ml.gate.decide); the reason goes to XCom and the registry."""
+            from ml.gate import decide
+
+            decision = decide(
+                evaluation["challenger"],
+                evaluation["champion"],
+                primary_metric=spec.primary_metric,
+                margin=spec.promotion_margin,
+                floor=spec.metric_floor,
+            )
+            context["ti"].xcom_push(key="decision", value=decision.to_dict())
+            if not decision.promote:
+                return "reject"
+            return "approve" if context["params"]["require_approval"] else "auto_approve"
+
+        approve = ApprovalOperator(
+            task_id="approve",
+            subject=f"Promote a new {profile.name} model to champion?",
+            body="Version {{ ti.xcom_pull(task_ids='register')['version'] }}: "
+            "{{ ti.xcom_pull(task_ids='gate', key='decision')['reason'] }}. "
+            "Report: {{ ti.xcom_pull(task_ids='evaluate')['report_uri'] }}",
+            response_timeout=timedelta(days=2),
+            # longer than the response window, so the human's time is bounded by response_timeout only
+            execution_timeout=timedelta(days=2, hours=1),
+        )
+        auto_approve = EmptyOperator(task_id="auto_approve")
+
+        @task(task_id="promote", outlets=[assets.champion], trigger_rule="one_success")
+        def promote(**context: Any) -> dict[str, Any]:
+            """Approve the version and move the ``champion`` alias to it; announce the new champion."""
+            from ml.registry import get_registry
+            from ml.registry.lifecycle import promote as promote_version
+
+            # Pulled, not passed: an argument would make `register` an upstream and fire one_success early.
+            version = context["ti"].xcom_pull(task_ids="register")
+            decision = context["ti"].xcom_pull(task_ids="gate", key="decision")
+            previous = promote_version(
+                get_registry(get_settings()), profile.name, version["version"], decision["reason"]
+            )
+            context["outlet_events"][assets.champion].extra = {
+                "version": version["version"],
+                "artifact_uri": version["artifact_uri"],
+                "metrics": version["metrics"],
+                "previous_version": None if previous is None else previous.version,
+            }
+            return {"champion": version["version"], "previous": None if previous is None else previous.version}
+
+        @task(task_id="reject")
+        def reject(version: dict[str, Any], **context: Any) -> str:
+            """Mark the version Rejected with the gate's reason; the champion stays."""
+            from ml.registry import get_registry
+            from ml.registry.lifecycle import reject as reject_version
+
+            decision = context["ti"].xcom_pull(task_ids="gate", key="decision")
+            reject_version(get_registry(get_settings()), profile.name, version["version"], decision["reason"])
+            return str(decision["reason"])
+
+        # Task calls return XComArgs that resolve to the annotated dicts at run time.
+        evaluation: Any = evaluate(train.output)
+        version: Any = register(train.output, evaluation)
+        decided = gate(evaluation, version)
+        decided >> [approve, auto_approve, reject(version)]
+        [approve, auto_approve] >> promote()
+    return dag
+
+
+for _profile in enabled_profiles(get_settings()).values():
+    globals()[f"{_profile.name}_train"] = build_train_dag(_profile, get_settings())

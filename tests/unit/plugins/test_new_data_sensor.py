@@ -1,0 +1,182 @@
+"""NewDataSensor: defer with the right trigger, resume from events, poke mode, soft-fail skip."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk import PokeReturnValue
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
+from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException, TaskDeferred
+
+from include import lake as lakefs
+from nlpops.ledger import Ledger
+from nlpops.sensors.new_data import NewDataSensor
+from nlpops.triggers.new_data import NewDataTrigger
+
+OLD = time.time() - 3600
+CONTEXT: dict[str, Any] = {}  # the sensor reads nothing from the context outside reschedule mode
+
+
+def put(root: Path, key: str, data: bytes = b"label,text\n1,good\n", mtime: float = OLD) -> Path:
+    path = root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+@pytest.fixture
+def raw(lake: str) -> tuple[Path, str, str]:
+    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "p"
+    raw_dir.mkdir(parents=True)
+    return raw_dir, f"{lake}/raw/p", f"{lake}/ledger/p/raw"
+
+
+def sensor(raw: tuple[Path, str, str], lake: str, **kwargs: Any) -> NewDataSensor:
+    _, prefix, ledger_uri = raw
+    args: dict[str, Any] = {
+        "task_id": "wait_for_raw",
+        "prefix_uri": prefix,
+        "ledger_uri": ledger_uri,
+        "patterns": ["*.csv"],
+        "quiet_seconds": 60,
+        "max_files": 10,
+        "max_bytes": 1_000_000,
+        "lake_root_uri": lake,
+        "poke_interval": 0,
+        "timeout": 600,
+    }
+    return NewDataSensor(**(args | kwargs))
+
+
+def test_constructor_is_keyword_only_and_declares_template_fields() -> None:
+    with pytest.raises(TypeError):
+        NewDataSensor("file:///l/raw/p", "file:///l/ledger/p/raw")  # type: ignore[misc]
+    assert {"prefix_uri", "ledger_uri"} <= set(NewDataSensor.template_fields)
+
+
+def test_execute_defers_with_the_right_trigger_when_nothing_is_new(raw: tuple[Path, str, str], lake: str) -> None:
+    _, prefix, ledger_uri = raw
+    task = sensor(raw, lake, poke_interval=20, timeout=900)
+    assert task.deferrable is True  # the default
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(CONTEXT)
+    assert deferred.value.method_name == "execute_complete"
+    assert deferred.value.timeout == timedelta(seconds=900)
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, NewDataTrigger)
+    assert trigger.serialize() == (
+        "nlpops.triggers.new_data.NewDataTrigger",
+        {
+            "prefix_uri": prefix,
+            "ledger_uri": ledger_uri,
+            "patterns": ["*.csv"],
+            "quiet_seconds": 60,
+            "max_files": 10,
+            "max_bytes": 1_000_000,
+            "poke_interval": 20.0,
+            "lake_root_uri": lake,
+        },
+    )
+
+
+def test_execute_returns_at_once_when_new_data_is_already_there(raw: tuple[Path, str, str], lake: str) -> None:
+    raw_dir, prefix, _ = raw
+    put(raw_dir, "a.csv")
+    manifest = sensor(raw, lake).execute(CONTEXT)  # no TaskDeferred raised
+    assert manifest == [o.to_dict() for o in lakefs.list_objects(prefix)]
+
+
+def test_rendered_string_fields_are_coerced_and_bad_ones_name_the_field(raw: tuple[Path, str, str], lake: str) -> None:
+    task = sensor(raw, lake, quiet_seconds="30", max_files="5", max_bytes="")
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(CONTEXT)
+    _, kwargs = deferred.value.trigger.serialize()
+    assert (kwargs["quiet_seconds"], kwargs["max_files"], kwargs["max_bytes"]) == (30, 5, None)
+    with pytest.raises(ValueError, match=r"wait_for_raw: max_files='many' is not a number"):
+        sensor(raw, lake, max_files="many").execute(CONTEXT)
+
+
+def test_execute_complete_returns_the_manifest_on_success(raw: tuple[Path, str, str], lake: str) -> None:
+    raw_dir, prefix, _ = raw
+    put(raw_dir, "a.csv")
+    objects = [o.to_dict() for o in lakefs.list_objects(prefix)]
+    event = {"status": "success", "objects": objects, "prefix_uri": prefix}
+    assert sensor(raw, lake).execute_complete(CONTEXT, event) == objects
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"status": "error", "message": "cannot list new objects under s3://b/raw: AccessDenied"}, "AccessDenied"),
+        ({"status": "success", "objects": []}, "no objects"),
+        ({"status": "weird"}, "unexpected trigger event status 'weird'"),
+        (None, "ended without an event"),
+    ],
+)
+def test_execute_complete_raises_on_bad_events(
+    raw: tuple[Path, str, str], lake: str, event: dict | None, message: str
+) -> None:
+    with pytest.raises(AirflowException, match=message):
+        sensor(raw, lake).execute_complete(CONTEXT, event)
+
+
+def test_poke_true_with_manifest_and_false_when_nothing_new(raw: tuple[Path, str, str], lake: str) -> None:
+    raw_dir, prefix, ledger_uri = raw
+    task = sensor(raw, lake, deferrable=False)
+    first = task.poke(CONTEXT)
+    assert isinstance(first, PokeReturnValue)
+    assert not first
+
+    put(raw_dir, "a.csv")
+    put(raw_dir, "b.csv", mtime=time.time())  # inside the quiet period
+    second = task.poke(CONTEXT)
+    assert second.is_done is True
+    assert [o["key"] for o in second.xcom_value] == ["a.csv"]
+
+    Ledger(ledger_uri).mark_done("run-1", lakefs.list_objects(prefix)[:1])
+    assert not task.poke(CONTEXT)
+
+
+def test_poke_mode_execute_returns_the_manifest(raw: tuple[Path, str, str], lake: str) -> None:
+    put(raw[0], "a.csv")
+    manifest = sensor(raw, lake, deferrable=False).execute(CONTEXT)
+    assert [o["key"] for o in manifest] == ["a.csv"]
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_timeout_skips_with_soft_fail_and_fails_without(
+    raw: tuple[Path, str, str], lake: str, deferrable: bool
+) -> None:
+    # wait_timeout_minutes=0 (rendered from a DAG param, hence a string): look once, then time out.
+    with pytest.raises(AirflowSkipException):
+        sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0", soft_fail=True).execute(CONTEXT)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0").execute(CONTEXT)
+
+
+def test_wait_timeout_minutes_replaces_timeout(raw: tuple[Path, str, str], lake: str) -> None:
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor(raw, lake, wait_timeout_minutes=3, timeout=10).execute(CONTEXT)
+    assert deferred.value.timeout == timedelta(minutes=3)
+
+
+def test_deferred_timeout_skips_with_soft_fail_and_fails_without(raw: tuple[Path, str, str], lake: str) -> None:
+    # What the scheduler hands back to the task when the trigger's timeout expired.
+    timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    with pytest.raises(AirflowSkipException):
+        sensor(raw, lake, soft_fail=True).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
+    with pytest.raises(AirflowSensorTimeout):
+        sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
+
+
+def test_resume_runs_execute_complete(raw: tuple[Path, str, str], lake: str) -> None:
+    put(raw[0], "a.csv")
+    objects = [o.to_dict() for o in lakefs.list_objects(raw[1])]
+    event = {"status": "success", "objects": objects, "prefix_uri": raw[1]}
+    assert sensor(raw, lake).resume_execution("execute_complete", {"event": event}, CONTEXT) == objects
