@@ -55,3 +55,31 @@ def etl_operator(
             **kwargs,
         )
     raise _aws_missing("ETL")
+
+
+def training_operator(
+    *,
+    task_id: str,
+    profile: Profile,
+    settings: Settings,
+    hyperparameters: dict[str, Any],
+    lineage: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> BaseOperator:
+    """The training job (``ml/train.py``, SageMaker script mode): local subprocess or SageMaker."""
+    if settings.target == "local":
+        from nlpops.operators.training import LocalTrainingOperator
+
+        return LocalTrainingOperator(
+            task_id=task_id,
+            profile_name=profile.name,
+            processed_uri=settings.zone_uri("processed", profile.name),
+            output_uri=settings.zone_uri("models", profile.name),
+            hyperparameters=hyperparameters,
+            lineage=lineage,
+            execution_timeout=kwargs.pop(
+                "execution_timeout", timedelta(minutes=profile.model.training_timeout_minutes + 5)
+            ),
+            **kwargs,
+        )
+    raise _aws_missing("training")

@@ -1,0 +1,67 @@
+"""Evaluation metrics and the challenger-vs-champion report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ml.evaluate import evaluate, write_report
+
+
+class FixedModel:
+    """A stand-in pipeline whose probabilities are given, so the expected metrics are known."""
+
+    def __init__(self, classes: list[str], proba: list[list[float]]) -> None:
+        self.classes_ = np.asarray(classes)
+        self._proba = np.asarray(proba)
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self._proba[: len(texts)]
+
+
+def test_binary_metrics_match_hand_computed_values() -> None:
+    model = FixedModel(["neg", "pos"], [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
+    ev = evaluate(model, ["a", "b", "c", "d"], ["neg", "neg", "pos", "pos"], ["neg", "pos"])
+    # predictions: neg, pos, pos, neg → 2 of 4 right
+    assert ev["accuracy"] == 0.5
+    assert ev["confusion_matrix"] == [[1, 1], [1, 1]]
+    assert ev["per_class"]["pos"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    # pos scores 0.1, 0.6 (true neg) vs 0.7, 0.2 (true pos): 3 of the 4 pairs are ordered right
+    assert ev["roc_auc"] == 0.75
+    assert ev["macro_f1"] == 0.5
+
+
+def test_multiclass_order_follows_classes_and_has_no_auc() -> None:
+    model = FixedModel(["a", "b", "c"], [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    ev = evaluate(model, ["x", "y", "z"], ["c", "b", "c"], ["c", "b", "a"])
+    assert ev["classes"] == ["c", "b", "a"]
+    assert ev["confusion_matrix"] == [[1, 0, 1], [0, 1, 0], [0, 0, 0]]
+    assert "roc_auc" not in ev
+    assert ev["per_class"]["a"]["support"] == 0
+
+
+def test_unknown_label_is_an_error() -> None:
+    model = FixedModel(["a", "b"], [[1, 0]])
+    with pytest.raises(ValueError, match=r"\['zz'\]"):
+        evaluate(model, ["x"], ["zz"], ["a", "b"])
+
+
+def test_report_side_by_side(lake: str) -> None:
+    from include import lake as lk
+    from include.settings import get_settings
+
+    model = FixedModel(["neg", "pos"], [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
+    better = FixedModel(["neg", "pos"], [[0.9, 0.1], [0.6, 0.4], [0.3, 0.7], [0.2, 0.8]])
+    args = (["a", "b", "c", "d"], ["neg", "neg", "pos", "pos"], ["neg", "pos"])
+    out = get_settings().zone_uri("reports", "evaluation", "p", "3")
+    html_uri = write_report(evaluate(better, *args), evaluate(model, *args), out)
+    saved = json.loads(lk.read_bytes(lk.join(out, "evaluation.json")))
+    assert saved["challenger"]["accuracy"] == 1.0 and saved["champion"]["accuracy"] == 0.5
+    page = lk.read_bytes(html_uri).decode()
+    assert "+0.5000" in page and page.count("data:image/png;base64,") == 2
+    assert lk.read_bytes(lk.join(out, "champion_confusion.png"))[:4] == b"\x89PNG"
+
+    write_report(evaluate(better, *args), None, out)
+    assert "No champion yet" in lk.read_bytes(html_uri).decode()
