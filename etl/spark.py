@@ -7,6 +7,7 @@ off and few shuffle partitions (small machines, small batches).
 from __future__ import annotations
 
 import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,6 +22,9 @@ def get_spark(app_name: str = "nlpops", master: str | None = None, driver_memory
     if active is not None:
         return active
     check_java()
+    # Python workers must run this interpreter (its venv has pyarrow for the Arrow UDFs);
+    # without it Spark starts whatever `python3` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
         .master(master or os.environ.get("NLPOPS_SPARK_MASTER", "local[*]"))
