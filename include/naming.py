@@ -42,17 +42,16 @@ def job_name(
     """Deterministic, valid, collision-resistant job name for (dag, task, run).
 
     ``run`` is the run key (logical date or run id). ``attempt`` is only set when a
-    previous job of the same name failed and a fresh one must be started. When the
-    readable parts are too long they are shortened and an 8-hex digest of the full
-    identity keeps names of different profiles and runs apart.
+    previous job of the same name failed and a fresh one must be started. The readable
+    parts are shortened to fit, and an 8-hex digest of the full identity keeps names of
+    different profiles, tasks and runs apart.
     """
     identity = f"{dag_id}|{task_id}|{run}|{attempt or ''}"
     digest = hashlib.sha1(identity.encode()).hexdigest()[:8]  # noqa: S324 - naming, not security
     suffix = f"-a{attempt}" if attempt else ""
+    # The digest is always there: slugs may contain '-', so the readable part alone could
+    # make ("a_train", "x") and ("a", "train_x") collide.
     readable = f"{_slug(dag_id)}-{_slug(task_id)}-{_slug(run)}"
-    full = f"{readable}{suffix}"
-    if len(full) <= max_len:
-        return full
     room = max_len - len(suffix) - len(digest) - 1
     head = readable[:room].rstrip("-")
     return f"{head}-{digest}{suffix}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("local", "aws")
+LAKE_LAYOUTS = ("prefixes", "buckets")
 ZONES = (
     "raw",
     "validated",
@@ -74,6 +75,8 @@ class Settings:
     owner: str = "nlpops"
     notify_dir: str = ""
     transform_workers: int = 1
+    #: "prefixes": one bucket, zones as prefixes; "buckets" (s3 only): bucket ``<bucket>-<zone>`` per zone.
+    lake_layout: str = "prefixes"
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +87,10 @@ class Settings:
             raise SettingsError(f"NLPOPS_LAKE_URI={self.lake_uri!r} must be a file://, s3:// (or memory://) URI")
         if self.target == "aws" and scheme != "s3":
             raise SettingsError("NLPOPS_TARGET=aws needs NLPOPS_LAKE_URI=s3://<bucket>[/prefix]")
+        if self.lake_layout not in LAKE_LAYOUTS:
+            raise SettingsError(f"NLPOPS_LAKE_LAYOUT={self.lake_layout!r} is not one of {', '.join(LAKE_LAYOUTS)}")
+        if self.lake_layout == "buckets" and scheme != "s3":
+            raise SettingsError("NLPOPS_LAKE_LAYOUT=buckets needs an s3:// NLPOPS_LAKE_URI (or use prefixes)")
         for name in self.profiles:
             if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
                 raise SettingsError(f"NLPOPS_PROFILES: {name!r} is not a valid profile name")
@@ -97,6 +104,12 @@ class Settings:
         if zone not in ZONES:
             raise SettingsError(f"unknown lake zone {zone!r}; zones are {', '.join(ZONES)}")
         base = self.lake_uri.rstrip("/")
+        if self.lake_layout == "buckets":
+            # s3://<bucket>[/prefix] -> s3://<bucket>-<zone>[/prefix]: one bucket per zone.
+            bucket, _, prefix = base[len("s3://") :].partition("/")
+            return "/".join(
+                [f"s3://{bucket}-{zone}", *([prefix] if prefix else []), *(p.strip("/") for p in parts if p)]
+            )
         return "/".join([base, zone, *(p.strip("/") for p in parts if p)])
 
 
@@ -120,6 +133,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         owner=env.get("NLPOPS_OWNER", "nlpops"),
         notify_dir=env.get("NLPOPS_NOTIFY_DIR", str(airflow_home / "notifications")),
         transform_workers=_env_int(env, "NLPOPS_TRANSFORM_WORKERS", 1, minimum=1),
+        lake_layout=env.get("NLPOPS_LAKE_LAYOUT", "prefixes").strip().lower() or "prefixes",
     )
 
 
