@@ -1,0 +1,518 @@
+"""Validate raw files of one run: file checks, streaming parse, GX row rules, quarantine, reports.
+
+Outputs (docs/CONTRACTS.md "Validated" and "Quarantine"), each published atomically with
+:func:`include.lake.publish_dir`, so a retry with the same run key replaces its own output:
+
+- ``validated_uri``: ``part-NNNNN.parquet`` of the valid rows + ``_manifest.json``;
+- ``quarantine_uri``: ``rows.jsonl`` (bad rows with every reason) and ``files/`` (files refused whole);
+- ``report_uri``: ``validation.json`` (per-expectation results and the manifest) and
+  ``data_docs/`` (GX Data Docs HTML).
+
+Counting rule: a file refused whole counts as one row in and one row quarantined, so
+``rows_in == rows_valid + rows_quarantined`` holds for every file and for the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import posixpath
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.validation import parse, sniff
+from etl.validation.errors import QuarantineRateExceeded
+from etl.validation.suites import CONTENT_HASH, META_QUARANTINE, META_REASON, RAW, TEXT, build_suite
+from include import lake
+from include.lake import ObjectInfo
+from include.profiles import Profile
+
+log = logging.getLogger(__name__)
+
+COUNTING_RULE = (
+    "a file refused whole (status quarantined_whole) counts as rows_in = rows_quarantined = 1; "
+    "rows_in = rows_valid + rows_quarantined for every file and for the run"
+)
+META_COLUMNS = ("_row_id", "_source_uri", "_source_record", "_source_line")
+DOCS_DIR = "data_docs"
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+@dataclass
+class FileResult:
+    """What happened to one raw file (one entry of the manifest's ``files``)."""
+
+    obj: ObjectInfo
+    rows_in: int = 0
+    rows_valid: int = 0
+    rows_quarantined: int = 0
+    status: str = "ok"
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "uri": self.obj.uri,
+            "size": self.obj.size,
+            "etag": self.obj.etag,
+            "rows_in": self.rows_in,
+            "rows_valid": self.rows_valid,
+            "rows_quarantined": self.rows_quarantined,
+            "status": self.status,
+        }
+        if self.reason:
+            out["reason"] = self.reason
+        if self.notes:
+            out["notes"] = self.notes
+        if self.columns:
+            out["columns"] = self.columns
+        return out
+
+
+@dataclass
+class _ExpectationTally:
+    type: str
+    column: str | None
+    reason: str
+    quarantines: bool
+    success: bool = True
+    element_count: int = 0
+    unexpected_count: int = 0
+    batches: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class _Gx:
+    """GX Core used directly: an ephemeral context, one pandas batch per chunk, Data Docs in a temp site."""
+
+    def __init__(self, profile: Profile, require_label: bool, site_dir: str) -> None:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self._gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        # GX draws tqdm bars on stderr for every batch: noise in task logs.
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.context.add_data_docs_site(
+            site_name="nlpops",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": site_dir},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
+        self.suite = self.context.suites.add(build_suite(profile, require_label))
+        asset = self.context.data_sources.add_pandas("raw_records").add_dataframe_asset(profile.name)
+        batch_def = asset.add_batch_definition_whole_dataframe("chunk")
+        self.validation = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{self.suite.name}_records", data=batch_def, suite=self.suite)
+        )
+        self.tallies = [
+            _ExpectationTally(
+                type=e.expectation_type,
+                column=getattr(e, "column", None),
+                reason=str((e.meta or {}).get(META_REASON, e.expectation_type)),
+                quarantines=bool((e.meta or {}).get(META_QUARANTINE, True)),
+            )
+            for e in self.suite.expectations
+        ]
+
+    def validate(self, frame: Any, run_name: str) -> tuple[dict[int, list[str]], set[int]]:
+        """Run the suite on ``frame``; returns reasons per failing row position and the duplicate positions."""
+        result = self.validation.run(
+            batch_parameters={"dataframe": frame},
+            result_format="COMPLETE",
+            run_id=self._gx.RunIdentifier(run_name=run_name),
+        )
+        failed: dict[int, list[str]] = {}
+        duplicates: set[int] = set()
+        by_id = {e.id: i for i, e in enumerate(self.suite.expectations)}
+        for res in result.results:
+            config = res.expectation_config
+            if config is None or (res.exception_info or {}).get("raised_exception"):
+                what = config.type if config else "an expectation"
+                raise RuntimeError(
+                    f"GX could not evaluate {what}: {(res.exception_info or {}).get('exception_message')}"
+                )
+            tally = self.tallies[by_id[config.id]]
+            tally.batches += 1
+            tally.success = tally.success and bool(res.success)
+            tally.element_count += int(res.result.get("element_count") or len(frame))
+            rows: list[int]
+            if config.type == "expect_table_columns_to_match_set":
+                # A table-level failure (columns missing) fails every row of the batch.
+                rows = [] if res.success else list(range(len(frame)))
+                tally.unexpected_count += len(rows)
+            else:
+                rows = [int(i) for i in res.result.get("unexpected_index_list") or []]
+                tally.unexpected_count += int(res.result.get("unexpected_count") or 0)
+            label = f"{tally.type}({tally.column}): {tally.reason}" if tally.column else f"{tally.type}: {tally.reason}"
+            if not tally.quarantines:
+                duplicates.update(rows)
+                continue
+            for i in rows:
+                failed.setdefault(i, []).append(label)
+        return failed, duplicates
+
+    def build_docs(self) -> None:
+        self.context.build_data_docs(site_names=["nlpops"])
+
+
+def combine_text(values: Sequence[str], separator: str) -> str | None:
+    """The text the rules judge: non-blank text fields joined; whitespace if all are blank; None if all empty."""
+    present = [v for v in values if v != ""]
+    if not present:
+        return None
+    content = [v for v in present if v.strip()]
+    return separator.join(content) if content else "".join(present)
+
+
+def _safe_name(key: str) -> str:
+    digest = hashlib.sha1(key.encode("utf-8", "surrogateescape")).hexdigest()[:8]  # noqa: S324 - naming only
+    readable = _UNSAFE.sub("_", key.replace("/", "__"))[:150]
+    return f"{digest}_{readable}"
+
+
+def _printable(text: str) -> str:
+    """Text safe for JSON/UTF-8 output: undecodable bytes shown as \\xNN escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class _Outputs:
+    """Staging areas of the three outputs and the writers that fill them."""
+
+    def __init__(self, profile: Profile, require_label: bool, validated: str, quarantine: str, report: str) -> None:
+        self.final = {"validated": validated, "quarantine": quarantine, "report": report}
+        self.staging = {k: lake.staging_uri(v) for k, v in self.final.items()}
+        layouts = parse.accepted_layouts(profile, True)
+        columns = list(dict.fromkeys(c for lay in layouts for c in lay))
+        if not require_label:
+            # Scoring input: the label is never read downstream, and files may lack it.
+            columns = [c for c in columns if c != profile.fields.label]
+        self.columns = columns
+        self.schema = pa.schema(
+            [pa.field(c, pa.string()) for c in columns]
+            + [
+                pa.field("_row_id", pa.string()),
+                pa.field("_source_uri", pa.string()),
+                pa.field("_source_record", pa.int64()),
+                pa.field("_source_line", pa.int64()),
+            ]
+        )
+        self.parts = 0
+        fs, path = lake.filesystem(self.staging["quarantine"])
+        fs.makedirs(path, exist_ok=True)
+        self._rows_fh: BinaryIO = fs.open(posixpath.join(path, "rows.jsonl"), "wb")
+
+    def write_valid(self, rows: dict[str, list[Any]]) -> None:
+        table = pa.table(
+            {name: rows.get(name, [None] * len(rows["_row_id"])) for name in self.schema.names}, self.schema
+        )
+        fs, path = lake.filesystem(self.staging["validated"])
+        fs.makedirs(path, exist_ok=True)
+        with fs.open(posixpath.join(path, f"part-{self.parts:05d}.parquet"), "wb") as fh:
+            pq.write_table(table, fh, compression="snappy")
+        self.parts += 1
+
+    def write_bad_row(self, source_uri: str, rec: parse.Record, reasons: list[str]) -> None:
+        row = {
+            "source_uri": source_uri,
+            "record": rec.record,
+            "line": rec.line,
+            "reasons": reasons,
+            "raw": _printable(rec.raw),
+        }
+        self._rows_fh.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+
+    def quarantine_file(self, result: FileResult, refusal: sniff.Refusal, profile: Profile, run_key: str) -> None:
+        name = _safe_name(result.obj.key or result.obj.uri)
+        base = lake.join(self.staging["quarantine"], "files")
+        if refusal.readable:
+            src_fs, src = lake.filesystem(result.obj.uri)
+            dst_fs, dst = lake.filesystem(lake.join(base, name))
+            dst_fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+            with src_fs.open(src, "rb") as fin, dst_fs.open(dst, "wb") as fout:
+                shutil.copyfileobj(fin, fout, 1024 * 1024)
+        lake.write_json(
+            lake.join(base, f"{name}.reason.json"),
+            {
+                **result.obj.to_dict(),
+                "profile": profile.name,
+                "run_key": run_key,
+                "reason": refusal.reason,
+                "copied": refusal.readable,
+                "copy": f"files/{name}" if refusal.readable else None,
+            },
+        )
+
+    def close_rows(self) -> None:
+        self._rows_fh.close()
+
+    def publish(self, manifest: dict[str, Any]) -> None:
+        if self.parts == 0:
+            # Readers infer the schema from the files: an empty part keeps it readable.
+            self.write_valid({name: [] for name in self.schema.names})
+        # Validated last: the ETL starts from it, and by then quarantine and reports exist.
+        for kind in ("report", "quarantine", "validated"):
+            lake.publish_dir(self.staging[kind], self.final[kind], manifest)
+
+    def discard(self) -> None:
+        """Remove the staging prefixes of a failed attempt (published outputs are untouched)."""
+        if not self._rows_fh.closed:
+            self._rows_fh.close()
+        for uri in self.staging.values():
+            try:
+                lake.remove(uri)
+            except OSError:  # best effort: staging prefixes are hidden from readers anyway
+                log.warning("could not remove staging %s", uri)
+
+
+@dataclass
+class _Pending:
+    """A parsed record waiting for its GX batch, with its file and column positions."""
+
+    result: FileResult
+    pos: dict[str, int]
+    rec: parse.Record
+
+
+class _RecordValidator:
+    """Streams files through the parse checks and the suite, in GX batches of ``chunk_rows`` records.
+
+    A batch may hold records of several files: GX's cost per batch is mostly fixed, so
+    many small files are validated together; memory stays bounded by ``chunk_rows``.
+    """
+
+    def __init__(self, profile: Profile, gxr: _Gx, out: _Outputs, require_label: bool) -> None:
+        self.profile = profile
+        self.gx = gxr
+        self.out = out
+        self.require_label = require_label
+        self.duplicates = 0
+        self.batches = 0
+        self._seen: set[bytes] = set()
+        self._pending: list[_Pending] = []
+        fields = profile.fields
+        self.gx_columns = ([fields.label] if require_label else []) + ([fields.id] if fields.id else [])
+
+    def add_file(self, result: FileResult) -> None:
+        """Parse one file; its records join the pending batch (raises parse.HeaderMismatch before any)."""
+        obj = result.obj
+        with parse.open_text(obj.uri, obj.key) as text:
+            records = parse.iter_records(text, self.profile)
+            layout, ahead = parse.detect_layout(records, self.profile, self.require_label)
+            result.columns = list(layout.columns)
+            if layout.preamble_records:
+                result.notes.append(f"skipped {layout.preamble_records} preamble record(s) before the header")
+            pos = {c: i for i, c in enumerate(layout.columns)}
+            # Records are numbered among data rows: the header and preamble do not count.
+            offset = layout.preamble_records + (1 if layout.has_header else 0)
+            try:
+                for rec in [*ahead, *records] if ahead else records:
+                    rec.record -= offset
+                    self._add(result, layout, pos, rec)
+            except (OSError, EOFError) as exc:  # corrupt gzip stream part-way
+                broken = parse.Record(result.rows_in + 1, 0, "", None)
+                self.out.write_bad_row(obj.uri, broken, [f"unreadable rest of the file: {exc}; re-upload it"])
+                result.rows_in += 1
+                result.rows_quarantined += 1
+        if result.rows_in == 0:
+            result.notes.append("header only: no data rows" if layout.has_header else "no data rows")
+
+    def _add(self, result: FileResult, layout: parse.Layout, pos: dict[str, int], rec: parse.Record) -> None:
+        result.rows_in += 1
+        reasons = parse.parse_reasons(rec, layout)
+        if reasons:
+            self.out.write_bad_row(result.obj.uri, rec, reasons)
+            result.rows_quarantined += 1
+            return
+        self._pending.append(_Pending(result, pos, rec))
+        if len(self._pending) >= self.profile.validation.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Validate the pending records with GX and write them to validated or quarantine."""
+        import pandas as pd
+
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        sep = self.profile.fields.text_separator
+        cols: dict[str, list[Any]] = {c: [] for c in self.gx_columns}
+        texts: list[str | None] = []
+        raws: list[str] = []
+        hashes: list[str] = []
+        digests: list[bytes] = []
+        for item in batch:
+            rec, pos = item.rec, item.pos
+            values = rec.fields or []
+            raw = rec.raw
+            if not raw.isascii() and parse.SURROGATES.search(raw):
+                # GX's pandas batch goes through pyarrow strings, which refuse lone surrogates.
+                values = [parse.SURROGATES.sub(parse.INVALID_MARK, v) for v in values]
+                raw = parse.SURROGATES.sub(parse.INVALID_MARK, raw)
+            raws.append(raw)
+            for c in cols:
+                cols[c].append(values[pos[c]] or None)
+            texts.append(combine_text([values[pos[c]] for c in self.profile.fields.text], sep))
+            digest = hashlib.sha1("\x1f".join(values).encode("utf-8")).digest()  # noqa: S324 - dedup key
+            digests.append(digest[:12])
+            hashes.append(digest.hex()[:16])
+        frame = pd.DataFrame(
+            {**cols, TEXT: texts, RAW: raws, CONTENT_HASH: hashes}, dtype=object, index=pd.RangeIndex(len(batch))
+        )
+        failed, _ = self.gx.validate(frame, f"batch-{self.batches:05d}")
+        self.batches += 1
+        valid: dict[str, list[Any]] = {c: [] for c in (*self.out.columns, *META_COLUMNS)}
+        id_col = self.profile.fields.id
+        for i, item in enumerate(batch):
+            rec, pos, result = item.rec, item.pos, item.result
+            if i in failed:
+                self.out.write_bad_row(result.obj.uri, rec, failed[i])
+                result.rows_quarantined += 1
+                continue
+            fields = rec.fields or []
+            # Exact repeats are counted across files and batches of the run, not only within one batch.
+            if digests[i] in self._seen:
+                self.duplicates += 1
+            else:
+                self._seen.add(digests[i])
+            for c in self.out.columns:
+                v = fields[pos[c]] if c in pos else None
+                valid[c].append(v if v != "" else None)
+            row_id = fields[pos[id_col]] if id_col else hashlib.sha1(rec.raw.encode("utf-8")).hexdigest()[:16]  # noqa: S324
+            valid["_row_id"].append(row_id)
+            valid["_source_uri"].append(result.obj.uri)
+            valid["_source_record"].append(rec.record)
+            valid["_source_line"].append(rec.line)
+            result.rows_valid += 1
+        if valid["_row_id"]:
+            self.out.write_valid(valid)
+
+
+def validate_objects(
+    profile: Profile,
+    objects: Sequence[ObjectInfo],
+    *,
+    run_key: str,
+    validated_uri: str,
+    quarantine_uri: str,
+    report_uri: str,
+    lake_root_uri: str,
+    require_label: bool = True,
+) -> dict[str, Any]:
+    """Validate ``objects`` (raw files of ``profile``) and publish validated rows, quarantine and reports.
+
+    Returns the manifest (docs/CONTRACTS.md). Raises :class:`QuarantineRateExceeded` after
+    everything is published when the quarantined share exceeds
+    ``profile.validation.max_quarantine_rate``.
+    """
+    started = time.perf_counter()
+    out = _Outputs(profile, require_label, validated_uri, quarantine_uri, report_uri)
+    site_dir = tempfile.mkdtemp(prefix="nlpops-gx-docs-")
+    try:
+        gxr = _Gx(profile, require_label, site_dir)
+        validator = _RecordValidator(profile, gxr, out, require_label)
+        results: list[FileResult] = []
+        for obj in sorted(objects, key=lambda o: o.uri):
+            result = FileResult(obj)
+            results.append(result)
+            refusal = (
+                sniff.check_location(obj, lake_root_uri)
+                or sniff.check_size(obj, profile.validation.max_file_bytes, profile.name)
+                or sniff.check_content(obj)
+            )
+            if refusal is None:
+                try:
+                    validator.add_file(result)
+                except parse.HeaderMismatch as exc:
+                    refusal = sniff.Refusal(str(exc))
+            if refusal is not None:
+                _refuse_whole(out, result, refusal, profile, run_key)
+            log.info("parsed %s: %s", obj.uri, result.to_dict())
+        validator.flush()
+        out.close_rows()
+        manifest = _manifest(profile, run_key, results, validator.duplicates, report_uri)
+        gxr.build_docs()
+        _write_report(out, gxr, manifest, time.perf_counter() - started, site_dir)
+        out.publish(manifest)
+    except BaseException:
+        out.discard()
+        raise
+    finally:
+        shutil.rmtree(site_dir, ignore_errors=True)
+    rate = manifest["rows_quarantined"] / manifest["rows_in"] if manifest["rows_in"] else 0.0
+    if rate > profile.validation.max_quarantine_rate:
+        raise QuarantineRateExceeded(profile.name, rate, profile.validation.max_quarantine_rate, quarantine_uri)
+    return manifest
+
+
+def _refuse_whole(out: _Outputs, result: FileResult, refusal: sniff.Refusal, profile: Profile, run_key: str) -> None:
+    # Rows already written for this file cannot be un-written from parts; refusals happen
+    # before any row is written (file checks, header), so the file is counted as one row.
+    result.status = "quarantined_whole"
+    result.reason = refusal.reason
+    result.rows_in = result.rows_quarantined = 1
+    result.rows_valid = 0
+    result.columns = []
+    out.quarantine_file(result, refusal, profile, run_key)
+
+
+def _manifest(
+    profile: Profile, run_key: str, results: list[FileResult], duplicates: int, report_uri: str
+) -> dict[str, Any]:
+    files = [r.to_dict() for r in results]
+    for f in files:
+        if f["rows_in"] != f["rows_valid"] + f["rows_quarantined"]:
+            raise AssertionError(f"row conservation broken for {f['uri']}: {f}")
+    manifest = {
+        "profile": profile.name,
+        "run_key": run_key,
+        "rows_in": sum(f["rows_in"] for f in files),
+        "rows_valid": sum(f["rows_valid"] for f in files),
+        "rows_quarantined": sum(f["rows_quarantined"] for f in files),
+        "files": files,
+        "duplicates_flagged": duplicates,
+        "report_uri": lake.join(report_uri, DOCS_DIR, "index.html"),
+        "counting_rule": COUNTING_RULE,
+        "profile_fingerprint": profile.fingerprint(),
+    }
+    if manifest["rows_in"] != manifest["rows_valid"] + manifest["rows_quarantined"]:
+        raise AssertionError(f"row conservation broken for run {run_key}: {manifest}")
+    return manifest
+
+
+def _write_report(out: _Outputs, gxr: _Gx, manifest: dict[str, Any], seconds: float, site_dir: str) -> None:
+    report = {
+        "suite": gxr.suite.name,
+        "success": all(t.success for t in gxr.tallies),
+        "expectations": [t.to_dict() for t in gxr.tallies],
+        "seconds": round(seconds, 3),
+        "manifest": manifest,
+    }
+    lake.write_json(lake.join(out.staging["report"], "validation.json"), report)
+    fs, path = lake.filesystem(lake.join(out.staging["report"], DOCS_DIR))
+    for root, _dirs, names in os.walk(site_dir):
+        for name in names:
+            local = os.path.join(root, name)
+            rel = os.path.relpath(local, site_dir).replace(os.sep, "/")
+            target = posixpath.join(path, rel)
+            fs.makedirs(posixpath.dirname(target), exist_ok=True)
+            with open(local, "rb") as fin, fs.open(target, "wb") as fout:
+                shutil.copyfileobj(fin, fout)
+
+
+__all__ = ["COUNTING_RULE", "FileResult", "QuarantineRateExceeded", "validate_objects"]
