@@ -1,0 +1,235 @@
+"""The results table: scored records as Parquet, queried with DuckDB (local) or Athena (aws).
+
+:func:`publish_results` reads the ``<input key>.out`` jsonlines of a transform job with
+DuckDB and writes one Parquet file per input object at
+
+    results/<profile>/date=<YYYY-MM-DD>/model_version=<v>/<input key hash>-<checksum>.parquet
+
+The name depends only on (input object key, its etag/checksum) and the folder on the model
+version, so scoring the same input again replaces the same file (in whatever date folder
+it was before) and never duplicates rows. Error records (``error`` in the ``.out`` line)
+are not results; they are counted and live in the job's ``errors/`` files.
+
+The SQL lives in ``include/sql/``: ``results_duckdb.sql`` (a view over the files),
+``results_athena.sql`` (the external table) and ``queries/*.sql``, written in the SQL that
+DuckDB and Athena (Trino) share, with ``${table}`` for the table and ``?`` parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import date as Date
+from pathlib import Path
+from string import Template
+from typing import Any
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "include" / "sql"
+VIEW = "nlpops_results"
+#: The shared summary queries, in the order they are reported.
+SUMMARY_QUERIES = ("class_distribution_per_day", "low_confidence_share", "volume_per_source_file")
+OUT_COLUMNS = (
+    "{'id': 'VARCHAR', 'label': 'VARCHAR', 'confidence': 'DOUBLE', "
+    "'probabilities': 'MAP(VARCHAR, DOUBLE)', 'model_version': 'VARCHAR', 'error': 'VARCHAR'}"
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class ResultsError(ValueError):
+    """The results cannot be published or queried; the message names the file or setting."""
+
+
+def load_sql(name: str, **values: str) -> str:
+    """The text of ``include/sql/<name>.sql`` with ``${…}`` placeholders filled from ``values``."""
+    path = SQL_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise ResultsError(f"no SQL file {path}")
+    try:
+        return Template(path.read_text(encoding="utf-8")).substitute(values)
+    except KeyError as exc:
+        raise ResultsError(f"{path}: placeholder ${{{exc.args[0]}}} needs a value") from None
+
+
+def results_file_name(key: str, etag: str) -> str:
+    """``<sha1(key)[:16]>-<checksum>.parquet``: the same input object always maps to the same file."""
+    key_hash = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]  # noqa: S324 - a name, not security
+    checksum = _UNSAFE.sub("", etag)[:40] or "nochecksum"
+    return f"{key_hash}-{checksum}.parquet"
+
+
+def _safe_version(version: str) -> str:
+    safe = _UNSAFE.sub("-", str(version)).strip("-")
+    if not safe:
+        raise ResultsError(f"model version {version!r} cannot name a partition folder")
+    return safe
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def publish_results(
+    job_output_uri: str,
+    inputs: Sequence[Mapping[str, Any]],
+    *,
+    results_uri: str,
+    model_version: str,
+    date: Date | str,
+    job_name: str = "",
+) -> dict[str, Any]:
+    """Publish the predictions of a transform job as Parquet under ``results_uri`` (``results/<profile>``).
+
+    ``inputs`` are the objects the job scored (``uri``, ``key``, ``etag``); ``date`` is the
+    run's logical date (never "now": a re-run lands in the same partition). Returns
+    ``{"files": [{"uri", "rows", "errors", "source_key"}], "rows", "errors"}``.
+    """
+    import duckdb
+
+    from include import lake
+
+    day = date if isinstance(date, str) else date.isoformat()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+        raise ResultsError(f"date={day!r}: use YYYY-MM-DD (the run's logical date)")
+    version = _safe_version(model_version)
+    partition = lake.join(results_uri, f"date={day}", f"model_version={version}")
+    published: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="nlpops-results-") as tmp:
+        con = duckdb.connect()
+        try:
+            for obj in inputs:
+                key = str(obj.get("key") or posixpath.basename(str(obj["uri"])))
+                out_uri = lake.join(job_output_uri, f"{key}.out")
+                if not lake.exists(out_uri):
+                    raise ResultsError(f"{out_uri} is missing: was {key!r} scored by job {job_output_uri}?")
+                local_out = _local_copy(out_uri, tmp)
+                name = results_file_name(key, str(obj.get("etag") or ""))
+                staged = os.path.join(tmp, f"{uuid.uuid4().hex}.parquet")
+                source = f"read_json({_quote(local_out)}, format='newline_delimited', columns={OUT_COLUMNS})"
+                counts = "count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL)"
+                rows, errors = con.execute(f"SELECT {counts} FROM {source}").fetchone() or (0, 0)  # noqa: S608
+                con.execute(
+                    f"""COPY (
+                        SELECT id, label, confidence, probabilities,
+                               {_quote(str(obj["uri"]))} AS source_uri, {_quote(key)} AS source_key,
+                               {_quote(str(obj.get("etag") or ""))} AS source_etag, {_quote(job_name)} AS job_name
+                        FROM {source} WHERE error IS NULL
+                    ) TO {_quote(staged)} (FORMAT parquet, COMPRESSION zstd)"""  # noqa: S608 - values are quoted
+                )
+                target = lake.join(partition, name)
+                _remove_elsewhere(results_uri, version, name, keep=target)
+                _put_file(staged, target)
+                published.append({"uri": target, "rows": int(rows), "errors": int(errors), "source_key": key})
+        finally:
+            con.close()
+    return {
+        "partition_uri": partition,
+        "files": published,
+        "rows": sum(f["rows"] for f in published),
+        "errors": sum(f["errors"] for f in published),
+    }
+
+
+def _local_copy(uri: str, tmp: str) -> str:
+    from include import lake
+
+    if uri.startswith("file://"):
+        return lake.local_path(uri)
+    fs, path = lake.filesystem(uri)
+    local = os.path.join(tmp, f"{uuid.uuid4().hex}.jsonl")
+    fs.get_file(path, local)
+    return local
+
+
+def _remove_elsewhere(results_uri: str, version: str, name: str, *, keep: str) -> None:
+    """The same input scored by the same model on another day: drop that copy (no duplicate rows)."""
+    from include import lake
+
+    fs, root = lake.filesystem(results_uri)
+    _, keep_path = lake.filesystem(keep)
+    for path in fs.glob(f"{root}/date=*/model_version={version}/{name}"):
+        if path.rstrip("/") != keep_path.rstrip("/"):
+            fs.rm(path)
+
+
+def _put_file(local: str, target_uri: str) -> None:
+    """Atomic for readers: rename within the target folder locally, one PUT on S3."""
+    from include import lake
+
+    fs, path = lake.filesystem(target_uri)
+    if target_uri.startswith("file://"):
+        parent = posixpath.dirname(path)
+        os.makedirs(parent, exist_ok=True)
+        tmp = posixpath.join(parent, f".{posixpath.basename(path)}.{uuid.uuid4().hex}.tmp")
+        fs.put_file(local, tmp)
+        os.replace(tmp, path)
+    else:
+        fs.put_file(local, path)
+
+
+def connect_results(results_uri: str, con: Any = None) -> Any:
+    """A DuckDB connection with the view ``nlpops_results`` over ``results_uri`` (a ``file://`` URI)."""
+    import duckdb
+
+    from include import lake
+
+    con = con or duckdb.connect()
+    location = lake.local_path(results_uri).rstrip("/")
+    con.execute(load_sql("results_duckdb", table=VIEW, location=location.replace("'", "''")))
+    return con
+
+
+def run_summary_queries(results_uri: str, low_confidence: float = 0.6) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Run the shared summary queries on the local results: ``[(name, rows as dicts), …]``.
+
+    ``low_confidence`` is the threshold of the low-confidence share (the profile's
+    ``drift.low_confidence``). With no results published yet every query returns no rows.
+    """
+    from include import lake
+
+    if not 0 < low_confidence < 1:
+        raise ResultsError(f"low_confidence={low_confidence}: use a probability between 0 and 1")
+    fs, root = lake.filesystem(results_uri)
+    if not fs.exists(root) or not fs.glob(f"{root}/**/*.parquet"):
+        return [(name, []) for name in SUMMARY_QUERIES]
+    con = connect_results(results_uri)
+    try:
+        out: list[tuple[str, list[dict[str, Any]]]] = []
+        for name in SUMMARY_QUERIES:
+            sql = load_sql(f"queries/{name}", table=VIEW)
+            code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+            cur = con.execute(code, [low_confidence] * code.count("?"))
+            columns = [d[0] for d in cur.description]
+            out.append((name, [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]))
+        return out
+    finally:
+        con.close()
+
+
+def format_summary(results: list[tuple[str, list[dict[str, Any]]]], max_rows: int = 20) -> str:
+    """The summary queries as small plain-text tables, for a task log."""
+    lines: list[str] = []
+    for name, rows in results:
+        lines.append(f"== {name} ({len(rows)} rows)")
+        if rows:
+            cols = list(rows[0])
+            lines.append(" | ".join(cols))
+            lines += [" | ".join(str(r[c]) for c in cols) for r in rows[:max_rows]]
+    return "\n".join(lines)
+
+
+__all__ = [
+    "SUMMARY_QUERIES",
+    "VIEW",
+    "ResultsError",
+    "connect_results",
+    "format_summary",
+    "load_sql",
+    "publish_results",
+    "results_file_name",
+    "run_summary_queries",
+]
