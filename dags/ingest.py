@@ -135,7 +135,7 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
                 "files": len(manifest.get("files", [])),
             }
 
-        validated = validate(wait_for_raw.output)
+        validated: Any = validate(wait_for_raw.output)
 
         prepare_text = etl_operator(
             task_id="prepare_text",

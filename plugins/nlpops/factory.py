@@ -83,3 +83,31 @@ def training_operator(
             **kwargs,
         )
     raise _aws_missing("training")
+
+
+def transform_operator(
+    *,
+    task_id: str,
+    profile: Profile,
+    settings: Settings,
+    objects: str,
+    model_artifact_uri: str,
+    model_version: str,
+    **kwargs: Any,
+) -> BaseOperator:
+    """Batch scoring with the champion (``ml/inference.py``): local Batch Transform or SageMaker."""
+    if settings.target == "local":
+        from nlpops.operators.transform import LocalBatchTransformOperator
+
+        return LocalBatchTransformOperator(
+            task_id=task_id,
+            profile_name=profile.name,
+            objects=objects,
+            model_artifact_uri=model_artifact_uri,
+            model_version=model_version,
+            output_uri=settings.zone_uri("inference-output", profile.name),
+            max_payload_mb=profile.inference.max_payload_mb,
+            execution_timeout=kwargs.pop("execution_timeout", timedelta(hours=1)),
+            **kwargs,
+        )
+    raise _aws_missing("batch transform")

@@ -1,0 +1,233 @@
+"""``<profile>_batch_inference``: new files in inference-input → validate → score with the champion → results.
+
+One DAG per enabled profile. Thin by design: validation, the Batch Transform engine, the
+inference handler and the results table live in ``etl/`` and ``ml/``.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, task
+
+from include.naming import run_key
+from include.profiles import Profile, enabled_profiles
+from include.settings import Settings, get_settings
+from nlpops.dagkit import default_args, profile_assets, tags
+from nlpops.factory import transform_operator
+from nlpops.sensors.new_data import NewDataSensor
+
+DOC = """
+### {name}: batch inference
+
+{description}
+
+**What it does.** Waits (deferrable) for new files under `{input}` not yet in the
+ledger; resolves the registry alias `champion` **once** (the version is pinned for the
+whole run, even if a promotion happens meanwhile; no champion → the run fails and says
+to run `{name}_train`); validates the files with the profile's suite without the label
+(bad rows → `quarantine/{name}-inference/<run>/`); scores the valid rows with the
+inference handler exactly as SageMaker Batch Transform would (`SplitType=Line`,
+`MultiRecord`, `MaxPayloadInMB={payload}`, `AssembleWith=Line`, `<input>.out` under
+`inference-output/{name}/<job>/`); publishes the predictions as Parquet under
+`results/{name}/date=…/model_version=…/` (idempotent by input object, checksum and model
+version) and logs the SQL summary (DuckDB locally, Athena on AWS); marks the files done and
+updates the asset `{name}.predictions` (extra: rows, model version), which schedules
+`{name}_drift`.
+
+**Query the results** (locally, with the `duckdb` CLI or Python package):
+
+    SELECT label, count(*) FROM read_parquet('<lake>/results/{name}/**/*.parquet',
+                                             hive_partitioning=true) GROUP BY 1
+"""
+
+
+def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
+    """The batch inference DAG of one profile."""
+    assets = profile_assets(profile.name)
+    sched = profile.schedule
+    input_uri = settings.zone_uri("inference-input", profile.name)
+    ledger_uri = settings.zone_uri("ledger", profile.name, "inference-input")
+    with DAG(
+        dag_id=f"{profile.name}_batch_inference",
+        description=f"Score new inference-input files of {profile.name} with the champion",
+        schedule=sched.ingest,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=3),
+        default_args=default_args(profile, settings),
+        doc_md=DOC.format(
+            name=profile.name,
+            description=profile.description,
+            input=input_uri,
+            payload=profile.inference.max_payload_mb,
+        ),
+        tags=tags(profile, "inference"),
+        render_template_as_native_obj=True,
+        params={
+            "wait_timeout_minutes": Param(
+                sched.sensor_timeout_minutes,
+                type="integer",
+                minimum=0,
+                description="How long to wait for new input files before skipping the run (0 = look once).",
+            ),
+            "quiet_seconds": Param(
+                sched.quiet_seconds,
+                type="integer",
+                minimum=0,
+                description="A file must be unmodified this long to be picked up (still being written otherwise).",
+            ),
+            "max_files": Param(
+                sched.max_files_per_batch,
+                type="integer",
+                minimum=1,
+                description="At most this many new files per run; the rest wait for the next run.",
+            ),
+            "low_confidence": Param(
+                profile.drift.low_confidence,
+                type="number",
+                minimum=0,
+                maximum=1,
+                description="Predictions below this confidence count as low-confidence in the summary.",
+            ),
+        },
+    ) as dag:
+        wait_for_input = NewDataSensor(
+            task_id="wait_for_input",
+            prefix_uri=input_uri,
+            ledger_uri=ledger_uri,
+            patterns=list(profile.input.file_patterns),
+            quiet_seconds="{{ params.quiet_seconds }}",
+            max_files="{{ params.max_files }}",
+            max_bytes=sched.max_bytes_per_batch,
+            wait_timeout_minutes="{{ params.wait_timeout_minutes }}",
+            lake_root_uri=settings.lake_uri,
+            poke_interval=sched.sensor_poke_seconds,
+            timeout=sched.sensor_timeout_minutes * 60,
+            soft_fail=True,
+            deferrable=True,
+        )
+
+        @task(task_id="resolve_champion", retries=2, execution_timeout=timedelta(minutes=5))
+        def resolve_champion() -> dict[str, Any]:
+            """Pin the champion for this run: its version and artefact URI."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from ml.registry import CHAMPION, get_registry
+
+            champion = get_registry(get_settings()).get_by_alias(profile.name, CHAMPION)
+            if champion is None:
+                raise AirflowFailException(
+                    f"no champion model for profile {profile.name!r} yet: run the DAG {profile.name}_train "
+                    "(it registers and promotes the first model), then re-run this one"
+                )
+            return {"version": str(champion.version), "artifact_uri": champion.artifact_uri}
+
+        @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
+        def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+            """Validate without the label; stage the valid rows of each file as the transform's input."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from etl.validation import QuarantineRateExceeded, validate_objects
+            from include.lake import ObjectInfo
+            from include.profiles import get_profile
+            from ml.transform_input import stage_transform_inputs
+
+            s = get_settings()
+            prof = get_profile(profile.name, s)
+            key = run_key(context["run_id"], context.get("logical_date"))
+            zone_name = f"{prof.name}-inference"
+            validated_uri = s.zone_uri("validated", zone_name, key)
+            try:
+                manifest = validate_objects(
+                    prof,
+                    [ObjectInfo.from_dict(o) for o in objects],
+                    run_key=key,
+                    validated_uri=validated_uri,
+                    quarantine_uri=s.zone_uri("quarantine", zone_name, key),
+                    report_uri=s.zone_uri("reports", "validation", zone_name, key),
+                    lake_root_uri=s.lake_uri,
+                    require_label=False,
+                )
+            except QuarantineRateExceeded as exc:
+                raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
+            staged = stage_transform_inputs(
+                validated_uri, objects, prof.fields.text, s.zone_uri("validated", zone_name, f"{key}-transform-input")
+            )
+            return {
+                "rows_in": manifest["rows_in"],
+                "rows_valid": manifest["rows_valid"],
+                "rows_quarantined": manifest["rows_quarantined"],
+                "report_uri": manifest.get("report_uri"),
+                "transform_inputs": staged,
+            }
+
+        # Task calls return XComArgs that resolve to the annotated dicts at run time.
+        champion: Any = resolve_champion()
+        validated: Any = validate(wait_for_input.output)
+
+        transform = transform_operator(
+            task_id="transform",
+            profile=profile,
+            settings=settings,
+            objects="{{ ti.xcom_pull(task_ids='validate')['transform_inputs'] }}",
+            model_artifact_uri="{{ ti.xcom_pull(task_ids='resolve_champion')['artifact_uri'] }}",
+            model_version="{{ ti.xcom_pull(task_ids='resolve_champion')['version'] }}",
+        )
+
+        @task(task_id="publish_results", retries=2, execution_timeout=timedelta(minutes=30))
+        def publish_results(scored: dict[str, Any], pinned: dict[str, Any], **context: Any) -> dict[str, Any]:
+            """Predictions → results Parquet (idempotent), then the SQL summary in the task log."""
+            from ml.results import format_summary, run_summary_queries
+            from ml.results import publish_results as publish
+
+            s = get_settings()
+            logical = context.get("logical_date") or context["dag_run"].run_after
+            results_uri = s.zone_uri("results", profile.name)
+            published = publish(
+                scored["output_uri"],
+                scored["objects"],
+                results_uri=results_uri,
+                model_version=pinned["version"],
+                date=logical.strftime("%Y-%m-%d"),
+                job_name=scored["job_name"],
+            )
+            summary = run_summary_queries(results_uri, low_confidence=context["params"]["low_confidence"])
+            print(format_summary(summary))
+            return {
+                "rows": published["rows"],
+                "errors": published["errors"],
+                "files": [f["uri"] for f in published["files"]],
+                "results_uri": results_uri,
+            }
+
+        @task(task_id="mark_ledger", outlets=[assets.predictions], retries=3)
+        def mark_ledger(
+            objects: list[dict[str, Any]], results: dict[str, Any], pinned: dict[str, Any], **context: Any
+        ) -> int:
+            """Record the input files as scored and announce the batch to the drift DAG."""
+            from include.lake import ObjectInfo
+            from nlpops.ledger import Ledger
+
+            key = run_key(context["run_id"], context.get("logical_date"))
+            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects])
+            context["outlet_events"][assets.predictions].extra = {
+                "run_key": key,
+                "rows": results["rows"],
+                "model_version": pinned["version"],
+                "result_files": results["files"],
+            }
+            return len(objects)
+
+        results: Any = publish_results(transform.output, champion)
+        done = mark_ledger(wait_for_input.output, results, champion)
+        [champion, validated] >> transform
+        results >> done
+    return dag
+
+
+for _profile in enabled_profiles(get_settings()).values():
+    globals()[f"{_profile.name}_batch_inference"] = build_inference_dag(_profile, get_settings())
