@@ -86,6 +86,11 @@ class Demo:
         # Register every DAG in the metadata DB, so asset events find their consumers
         # (drift -> train) exactly as under a running scheduler.
         subprocess.run([airflow_bin(), "dags", "reserialize"], env=self.env, check=True, capture_output=True)
+        # Asset events only queue DAGs that are not paused (new DAGs start paused here).
+        for kind in ("ingest", "train", "batch_inference", "drift"):
+            subprocess.run(
+                [airflow_bin(), "dags", "unpause", f"{PROFILE}_{kind}"], env=self.env, check=True, capture_output=True
+            )
         print(f"AIRFLOW_HOME={self.home}\nlake={self.settings.lake_uri}")
 
     def ingest(self) -> None:
@@ -214,6 +219,8 @@ class Demo:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ml.generator import DriftKnobs
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=20_000, help="clean rows generated for training")
     parser.add_argument("--seed", type=int, default=42)
@@ -237,7 +244,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     loud = demo.drift("6. drift check of the drifted batch: expect drift -> retrain", drifted)
     if loud["retrain"]:
-        demo.train("7. retraining run (the asset event scheduled it; `dags test` runs it here)")
+        banner("7. labelled examples of the new kind arrive and are ingested")
+        demo.generate("raw", "reviews-new-era.csv", 6000, 3003, drift=DriftKnobs.from_magnitude(0.6))
+        demo.dags_test(f"{PROFILE}_ingest", {"quiet_seconds": 0, "wait_timeout_minutes": 0})
+        demo.print_ingest_summary()
+        demo.train("8. the retraining run the drift event queued (`dags test` runs it here): gate decides")
     print(f"\nclean batch retrain={quiet['retrain']}; drifted batch retrain={loud['retrain']}")
     banner(f"done in {time.monotonic() - start:.0f}s")
     return 0

@@ -44,6 +44,9 @@ def test_pipeline_end_to_end(airflow_home, write_raw):
     af = airflow_home
     s = af.settings()
     subprocess.run([airflow_bin(), "dags", "reserialize"], env=af.env, check=True, capture_output=True)
+    # asset events only queue unpaused consumers
+    for dag_id in ("amazon_polarity_train", "amazon_polarity_drift"):
+        subprocess.run([airflow_bin(), "dags", "unpause", dag_id], env=af.env, check=True, capture_output=True)
     write_raw(af, "train-a.csv", 4000, seed=11)
     assert (r := af.dags_test("amazon_polarity_ingest", FAST)).returncode == 0, r.output[-4000:]
 
