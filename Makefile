@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy include etl ml plugins/nlpops dags
+	$(BIN)/mypy include etl ml plugins/nlpops dags scripts
 
 unit: check-java
 	$(BIN)/pytest -m "not e2e" -q

@@ -36,10 +36,7 @@ def profile_assets(profile_name: str) -> ProfileAssets:
     """The four assets of a profile (shared by the DAG files that produce and consume them)."""
     from airflow.sdk import Asset
 
-    made = {
-        kind: Asset(name=f"nlpops.{profile_name}.{kind}", group="nlpops")
-        for kind in ASSET_KINDS
-    }
+    made = {kind: Asset(name=f"nlpops.{profile_name}.{kind}", group="nlpops") for kind in ASSET_KINDS}
     return ProfileAssets(**made)
 
 

@@ -68,7 +68,8 @@ def test_decide_job_first_name(state, action):
 
 def test_decide_job_gives_up_with_a_clear_error():
     with pytest.raises(
-        JobAttemptsExhaustedError, match=r"nlpops-d-t-r-[0-9a-f]{8} … nlpops-d-t-r-[0-9a-f]{8}-a3 \(4 of them\).*max_job_attempts"
+        JobAttemptsExhaustedError,
+        match=r"nlpops-d-t-r-[0-9a-f]{8} … nlpops-d-t-r-[0-9a-f]{8}-a3 \(4 of them\).*max_job_attempts",
     ):
         decide_job("d", "t", "r", lambda n: (FAILED, None), max_attempts=3)
 
