@@ -24,8 +24,11 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
     "dag_import": (["bench_dag_import.py", "--repeat", "3"], ["bench_dag_import.py", "--repeat", "1"]),
     "etl": (["bench_etl.py", "--rows", "100000", "1000000"], ["bench_etl.py", "--rows", "100000"]),
     "validation": (["bench_validation.py", "--rows", "100000"], ["bench_validation.py", "--rows", "20000"]),
-    "quality": (["bench_quality.py"], ["bench_quality.py", "--quick"]),
-    "transform": (["bench_transform.py"], ["bench_transform.py", "--quick"]),
+    "quality": (["bench_quality.py"], ["bench_quality.py", "--datasets", "airline_tweets,uci_amazon"]),
+    "transform": (
+        ["bench_transform.py", "--rows", "200000", "--large-mb", "200"],
+        ["bench_transform.py", "--rows", "50000", "--large-mb", "0"],
+    ),
     "drift": (["bench_drift.py"], ["bench_drift.py", "--quick"]),
 }
 
