@@ -56,12 +56,26 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     ap.add_argument("--only", default="", help="comma-separated subset of: " + ", ".join(BENCHES))
     ap.add_argument("--out", type=Path, default=PROJECT / "BENCHMARKS.md")
+    ap.add_argument(
+        "--reuse",
+        default="",
+        help="comma-separated benchmarks whose last results (benchmarks/results/<name>.md) are kept, not re-run",
+    )
     args = ap.parse_args()
     only = [n for n in args.only.split(",") if n] or list(BENCHES)
     sections = []
     failed = []
+    reuse = {n for n in args.reuse.split(",") if n}
     for name in only:
         full, quick = BENCHES[name]
+        kept = PROJECT / "benchmarks" / "results" / f"{name}.md"
+        if name in reuse and kept.is_file():
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(kept.stat().st_mtime))
+            sections.append(
+                f"## {name}\n\nCommand: `python benchmarks/{' '.join(full)}` — results of its last run ({stamp}, "
+                f"same machine kind), kept by `--reuse`\n\n{kept.read_text(encoding='utf-8').strip()}\n"
+            )
+            continue
         script, *rest = quick if args.quick else full
         cmd = [PY, f"benchmarks/{script}", *rest]
         print(f"--- {name}: {' '.join(cmd[1:])}", flush=True)

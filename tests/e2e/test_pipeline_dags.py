@@ -33,7 +33,7 @@ def _result_rows(results_uri: str) -> int:
     from include import lake
 
     glob = f"{lake.local_path(results_uri)}/**/*.parquet"
-    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchone()[0])
+    return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0][0])
 
 
 def test_pipeline_end_to_end(airflow_home, write_raw):
