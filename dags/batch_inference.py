@@ -15,9 +15,8 @@ from airflow.sdk import DAG, Param, task
 from include.naming import run_key
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
-from nlpops.dagkit import default_args, profile_assets, tags
+from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, wait_params
 from nlpops.factory import transform_operator
-from nlpops.sensors.new_data import NewDataSensor
 
 DOC = """
 ### {name}: batch inference
@@ -68,24 +67,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
         tags=tags(profile, "inference"),
         render_template_as_native_obj=True,
         params={
-            "wait_timeout_minutes": Param(
-                sched.sensor_timeout_minutes,
-                type="integer",
-                minimum=0,
-                description="How long to wait for new input files before skipping the run (0 = look once).",
-            ),
-            "quiet_seconds": Param(
-                sched.quiet_seconds,
-                type="integer",
-                minimum=0,
-                description="A file must be unmodified this long to be picked up (still being written otherwise).",
-            ),
-            "max_files": Param(
-                sched.max_files_per_batch,
-                type="integer",
-                minimum=1,
-                description="At most this many new files per run; the rest wait for the next run.",
-            ),
+            **wait_params(profile, "input files"),
             "low_confidence": Param(
                 profile.drift.low_confidence,
                 type="number",
@@ -95,20 +77,8 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             ),
         },
     ) as dag:
-        wait_for_input = NewDataSensor(
-            task_id="wait_for_input",
-            prefix_uri=input_uri,
-            ledger_uri=ledger_uri,
-            patterns=list(profile.input.file_patterns),
-            quiet_seconds="{{ params.quiet_seconds }}",
-            max_files="{{ params.max_files }}",
-            max_bytes=sched.max_bytes_per_batch,
-            wait_timeout_minutes="{{ params.wait_timeout_minutes }}",
-            lake_root_uri=settings.lake_uri,
-            poke_interval=sched.sensor_poke_seconds,
-            timeout=sched.sensor_timeout_minutes * 60,
-            soft_fail=True,
-            deferrable=True,
+        wait_for_input = new_data_sensor(
+            task_id="wait_for_input", profile=profile, settings=settings, zone="inference-input"
         )
 
         @task(task_id="resolve_champion", retries=2, execution_timeout=timedelta(minutes=5))

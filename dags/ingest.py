@@ -11,14 +11,13 @@ from datetime import timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from include.naming import run_key
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
-from nlpops.dagkit import default_args, profile_assets, tags
+from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, wait_params
 from nlpops.factory import etl_operator
-from nlpops.sensors.new_data import NewDataSensor
 
 DOC = """
 ### {name}: ingest
@@ -68,41 +67,10 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
         render_template_as_native_obj=True,
         user_defined_macros={"nlpops_run_key": run_key},
         params={
-            "wait_timeout_minutes": Param(
-                sched.sensor_timeout_minutes,
-                type="integer",
-                minimum=0,
-                description="How long to wait for new raw files before skipping the run (0 = look once).",
-            ),
-            "quiet_seconds": Param(
-                sched.quiet_seconds,
-                type="integer",
-                minimum=0,
-                description="A file must be unmodified this long to be picked up (still being written otherwise).",
-            ),
-            "max_files": Param(
-                sched.max_files_per_batch,
-                type="integer",
-                minimum=1,
-                description="At most this many new files per run; the rest wait for the next run.",
-            ),
+            **wait_params(profile, "raw files"),
         },
     ) as dag:
-        wait_for_raw = NewDataSensor(
-            task_id="wait_for_raw",
-            prefix_uri=raw_uri,
-            ledger_uri=ledger_uri,
-            patterns=list(profile.input.file_patterns),
-            quiet_seconds="{{ params.quiet_seconds }}",
-            max_files="{{ params.max_files }}",
-            max_bytes=sched.max_bytes_per_batch,
-            wait_timeout_minutes="{{ params.wait_timeout_minutes }}",
-            lake_root_uri=settings.lake_uri,
-            poke_interval=sched.sensor_poke_seconds,
-            timeout=sched.sensor_timeout_minutes * 60,
-            soft_fail=True,
-            deferrable=True,
-        )
+        wait_for_raw = new_data_sensor(task_id="wait_for_raw", profile=profile, settings=settings, zone="raw")
 
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:

@@ -62,3 +62,52 @@ def context_run_key(context: Any) -> str:
 
 def tags(profile: Profile, kind: str) -> list[str]:
     return ["nlpops", kind, f"profile:{profile.name}", *profile.tags]
+
+
+def wait_params(profile: Profile, what: str) -> dict[str, Any]:
+    """The Params of a DAG that starts with a NewDataSensor (``what``: e.g. "raw files")."""
+    from airflow.sdk import Param
+
+    sched = profile.schedule
+    return {
+        "wait_timeout_minutes": Param(
+            sched.sensor_timeout_minutes,
+            type="integer",
+            minimum=0,
+            description=f"How long to wait for new {what} before skipping the run (0 = look once).",
+        ),
+        "quiet_seconds": Param(
+            sched.quiet_seconds,
+            type="integer",
+            minimum=0,
+            description="A file must be unmodified this long to be picked up (still being written otherwise).",
+        ),
+        "max_files": Param(
+            sched.max_files_per_batch,
+            type="integer",
+            minimum=1,
+            description="At most this many new files per run; the rest wait for the next run.",
+        ),
+    }
+
+
+def new_data_sensor(*, task_id: str, profile: Profile, settings: Settings, zone: str) -> Any:
+    """The deferrable NewDataSensor on ``<zone>/<profile>/`` with its ledger, driven by :func:`wait_params`."""
+    from nlpops.sensors.new_data import NewDataSensor
+
+    sched = profile.schedule
+    return NewDataSensor(
+        task_id=task_id,
+        prefix_uri=settings.zone_uri(zone, profile.name),
+        ledger_uri=settings.zone_uri("ledger", profile.name, zone),
+        patterns=list(profile.input.file_patterns),
+        quiet_seconds="{{ params.quiet_seconds }}",
+        max_files="{{ params.max_files }}",
+        max_bytes=sched.max_bytes_per_batch,
+        wait_timeout_minutes="{{ params.wait_timeout_minutes }}",
+        lake_root_uri=settings.lake_uri,
+        poke_interval=sched.sensor_poke_seconds,
+        timeout=sched.sensor_timeout_minutes * 60,
+        soft_fail=True,
+        deferrable=True,
+    )
