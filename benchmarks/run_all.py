@@ -89,6 +89,9 @@ def main() -> int:
             body = proc.stdout.strip()
         sections.append(f"## {name}\n\nCommand: `python {' '.join(cmd[1:])}` ({took:.0f} s)\n\n{body}\n")
         print(body[-1500:], flush=True)
+    png = PROJECT / "benchmarks" / "results" / "drift_power.png"
+    if "drift" in only and png.is_file():
+        sections.append("## drift power curve\n\n![alarm rate vs drift magnitude](benchmarks/results/drift_power.png)\n")
     text = (
         "# Benchmarks\n\nProduced by `make bench` (`python benchmarks/run_all.py`); raw numbers in "
         f"`benchmarks/results/`.\n\n{machine()}\n\n" + "\n".join(sections)
