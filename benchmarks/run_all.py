@@ -91,7 +91,8 @@ def main() -> int:
         print(body[-1500:], flush=True)
     png = PROJECT / "benchmarks" / "results" / "drift_power.png"
     if "drift" in only and png.is_file():
-        sections.append("## drift power curve\n\n![alarm rate vs drift magnitude](benchmarks/results/drift_power.png)\n")
+        curve = "![alarm rate vs drift magnitude](benchmarks/results/drift_power.png)"
+        sections.append(f"## drift power curve\n\n{curve}\n")
     text = (
         "# Benchmarks\n\nProduced by `make bench` (`python benchmarks/run_all.py`); raw numbers in "
         f"`benchmarks/results/`.\n\n{machine()}\n\n" + "\n".join(sections)
