@@ -13,7 +13,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean
+.PHONY: help venv check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -59,6 +59,12 @@ bench: check-java
 
 suites: $(STAMP)
 	$(BIN)/python -m etl.validation.suites
+
+up: check-java
+	$(BIN)/python scripts/stack.py up
+
+down: $(STAMP)
+	$(BIN)/python scripts/stack.py down
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(AIRFLOW_HOME)/mlflow.db" --host 127.0.0.1 --port 5000
