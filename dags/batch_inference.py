@@ -15,7 +15,7 @@ from airflow.sdk import DAG, Param, task
 from include.naming import run_key
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
-from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, wait_params
+from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, validate_new_objects, wait_params
 from nlpops.factory import transform_operator
 
 DOC = """
@@ -99,10 +99,6 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
             """Validate without the label; stage the valid rows of each file as the transform's input."""
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from etl.validation import QuarantineRateExceeded, validate_objects
-            from include.lake import ObjectInfo
             from include.profiles import get_profile
             from ml.transform_input import stage_transform_inputs
 
@@ -110,20 +106,9 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             prof = get_profile(profile.name, s)
             key = run_key(context["run_id"], context.get("logical_date"))
             zone_name = f"{prof.name}-inference"
-            validated_uri = s.zone_uri("validated", zone_name, key)
-            try:
-                manifest = validate_objects(
-                    prof,
-                    [ObjectInfo.from_dict(o) for o in objects],
-                    run_key=key,
-                    validated_uri=validated_uri,
-                    quarantine_uri=s.zone_uri("quarantine", zone_name, key),
-                    report_uri=s.zone_uri("reports", "validation", zone_name, key),
-                    lake_root_uri=s.lake_uri,
-                    require_label=False,
-                )
-            except QuarantineRateExceeded as exc:
-                raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
+            manifest, validated_uri = validate_new_objects(
+                prof.name, objects, context, area=zone_name, require_label=False
+            )
             staged = stage_transform_inputs(
                 validated_uri, objects, prof.fields.text, s.zone_uri("validated", zone_name, f"{key}-transform-input")
             )

@@ -16,7 +16,7 @@ from airflow.sdk import DAG, task
 from include.naming import run_key
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
-from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, wait_params
+from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, validate_new_objects, wait_params
 from nlpops.factory import etl_operator
 
 DOC = """
@@ -75,31 +75,11 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
             """Validate the new files with GX; quarantine bad rows and unparseable files."""
-            from airflow.sdk.exceptions import AirflowFailException
-
-            from etl.validation import QuarantineRateExceeded, validate_objects
-            from include.lake import ObjectInfo
-            from include.profiles import get_profile
-
-            s = get_settings()
-            prof = get_profile(profile.name, s)
-            key = run_key(context["run_id"], context.get("logical_date"))
-            try:
-                manifest = validate_objects(
-                    prof,
-                    [ObjectInfo.from_dict(o) for o in objects],
-                    run_key=key,
-                    validated_uri=s.zone_uri("validated", prof.name, key),
-                    quarantine_uri=s.zone_uri("quarantine", prof.name, key),
-                    report_uri=s.zone_uri("reports", "validation", prof.name, key),
-                    lake_root_uri=s.lake_uri,
-                    require_label=True,
-                )
-            except QuarantineRateExceeded as exc:
-                # Deterministic: retrying the same files cannot help. Fail now, loudly.
-                raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
+            manifest, validated_uri = validate_new_objects(
+                profile.name, objects, context, area=profile.name, require_label=True
+            )
             return {k: v for k, v in manifest.items() if k != "files"} | {
-                "validated_uri": s.zone_uri("validated", prof.name, key),
+                "validated_uri": validated_uri,
                 "files": len(manifest.get("files", [])),
             }
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -28,7 +27,6 @@ class ScoredBatch:
     texts: list[str]
     proba: np.ndarray
     classes: list[str]
-    model_versions: list[str]
 
     @property
     def n(self) -> int:
@@ -65,7 +63,6 @@ def load_scored_batch(
     ids: list[str] = []
     texts: list[str] = []
     rows: list[list[float]] = []
-    versions: list[str] = []
     for uri in result_files:
         rfs, rpath = lake.filesystem(uri)
         with rfs.open(rpath, "rb") as fh:
@@ -78,10 +75,5 @@ def load_scored_batch(
             ids.append(rid)
             texts.append(texts_by_id[rid])
             rows.append([float(probs.get(c, 0.0)) for c in classes])
-        versions.append(uri.split("model_version=", 1)[-1].split("/", 1)[0] if "model_version=" in uri else "")
     proba = np.asarray(rows, dtype=float).reshape(len(rows), len(classes))
-    return ScoredBatch(ids, texts, proba, list(classes), versions)
-
-
-def batch_summary(batch: ScoredBatch) -> dict[str, Any]:
-    return {"n": batch.n, "classes": batch.classes, "model_versions": sorted(set(batch.model_versions))}
+    return ScoredBatch(ids, texts, proba, list(classes))

@@ -111,3 +111,38 @@ def new_data_sensor(*, task_id: str, profile: Profile, settings: Settings, zone:
         soft_fail=True,
         deferrable=True,
     )
+
+
+def validate_new_objects(
+    profile_name: str, objects: list[dict[str, Any]], context: Any, *, area: str, require_label: bool
+) -> tuple[dict[str, Any], str]:
+    """Run GX validation on the sensor's objects for this run; return (manifest, validated URI).
+
+    ``area`` names the folder in the validated/quarantine/reports zones (the profile for
+    training data, ``<profile>-inference`` for scoring input). A quarantine rate over the
+    profile's circuit breaker fails the task without retry: the same files cannot do better.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from etl.validation import QuarantineRateExceeded, validate_objects
+    from include.lake import ObjectInfo
+    from include.profiles import get_profile
+    from include.settings import get_settings
+
+    s = get_settings()
+    key = context_run_key(context)
+    validated_uri = s.zone_uri("validated", area, key)
+    try:
+        manifest = validate_objects(
+            get_profile(profile_name, s),
+            [ObjectInfo.from_dict(o) for o in objects],
+            run_key=key,
+            validated_uri=validated_uri,
+            quarantine_uri=s.zone_uri("quarantine", area, key),
+            report_uri=s.zone_uri("reports", "validation", area, key),
+            lake_root_uri=s.lake_uri,
+            require_label=require_label,
+        )
+    except QuarantineRateExceeded as exc:
+        raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
+    return manifest, validated_uri
