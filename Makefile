@@ -6,6 +6,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov and parliament pin packaging/urllib3 against requirements.txt: their own tool venv
+IAC_VENV := .venv-iac
+IAC_STAMP := $(IAC_VENV)/.installed
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export GX_ANALYTICS_ENABLED := false
@@ -13,7 +16,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean up down
+.PHONY: help venv iac-tools browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -30,6 +33,25 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(IAC_STAMP): requirements-iac.txt
+	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
+	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
+	$(IAC_VENV)/bin/python -m pip install -q --upgrade "pip==26.3"
+	$(IAC_VENV)/bin/python -m pip install -q -r requirements-iac.txt
+	touch $(IAC_STAMP)
+
+# checkov + parliament for tests/aws/test_infra.py
+iac-tools: $(IAC_STAMP)
+
+# Debian's chromium and its chromedriver for the browser test (tests/ui): no test tool downloads a browser
+browser-deps:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "browser-deps: chromium/chromedriver missing and not root: tests/ui will be skipped (apt-get install chromium chromium-driver)"; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "browser-deps: chromium/chromedriver missing and no apt-get here: tests/ui will be skipped"; \
+	else apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; fi
 
 check-java: $(STAMP)
 	@$(BIN)/python -c "from etl.spark import check_java; check_java()" \
@@ -51,7 +73,7 @@ unit: check-java
 e2e: check-java
 	$(BIN)/pytest -m e2e -q
 
-test: lint typecheck check-java
+test: lint typecheck check-java iac-tools browser-deps
 	$(BIN)/pytest -q --timeout=1200
 
 # fastText is a baseline of the quality benchmark only: pinned here, not in requirements.txt
