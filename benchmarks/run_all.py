@@ -30,6 +30,10 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["bench_transform.py", "--rows", "50000", "--large-mb", "0"],
     ),
     "drift": (["bench_drift.py"], ["bench_drift.py", "--quick"]),
+    "orchestration": (
+        ["bench_orchestration.py", "--rows", "4000", "--batch-rows", "1000"],
+        ["bench_orchestration.py", "--rows", "2000", "--batch-rows", "500"],
+    ),
 }
 
 
