@@ -1,0 +1,291 @@
+"""The web UI in a real browser: log in, see every DAG, trigger a run with its Params form, see it green.
+
+One stack for the module (`airflow standalone` from scripts/stack.py, on a free port, in a
+temporary Airflow home and lake), driven by Debian's headless chromium through its own
+chromedriver (never a downloaded one: `make browser-deps` installs both). The triggered run
+is a real one — scheduler, LocalExecutor, triggerer — of ``amazon_polarity_ingest`` over a
+small generated file: the deferrable sensor finds it, GX validates it, Spark prepares it,
+the ledger records it. Screenshots go to ``reports/ui/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.ui
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHOTS = PROJECT_ROOT / "reports" / "ui"
+PROFILE = "amazon_polarity"
+DAG_ID = f"{PROFILE}_ingest"
+ROWS = 120
+# Generous bounds: the machine may be a loaded 2-core box.
+STACK_TIMEOUT = 360
+DAGS_TIMEOUT = 240
+RUN_TIMEOUT = 720
+UI_TIMEOUT = 90
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1000",
+)
+
+
+def _load_stack_module() -> Any:
+    """scripts/stack.py (a script, not a package) imported by path."""
+    spec = importlib.util.spec_from_file_location("nlpops_stack", PROJECT_ROOT / "scripts" / "stack.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+stack_mod = _load_stack_module()
+
+
+def _browser_binaries() -> tuple[str, str]:
+    """Debian's chromium and chromedriver; skip only where they cannot be installed here."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if browser and driver:
+        return browser, driver
+    installable = hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get")
+    message = "Debian's chromium and chromium-driver are not installed"
+    if installable:
+        pytest.fail(f"{message}: run `make browser-deps` (apt-get install chromium chromium-driver)")
+    pytest.skip(f"{message} and cannot be installed here (needs root and apt-get): browser test not run")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running stack with one small raw file waiting in its lake; always stopped at the end."""
+    _browser_binaries()  # no point starting Airflow for a browser that is not there
+    root = tmp_path_factory.mktemp("ui")
+    home, lake_dir, profiles = root / "airflow", root / "lake", root / "profiles"
+    # The shipped profiles, except that the ingest DAG under test runs only when triggered: its
+    # cron would otherwise start a scheduled run the moment the trigger form unpauses the DAG,
+    # and that run could take the file before the triggered one.
+    shutil.copytree(PROJECT_ROOT / "include" / "profiles", profiles)
+    spec = yaml.safe_load((profiles / f"{PROFILE}.yaml").read_text())
+    spec.setdefault("schedule", {})["ingest"] = None
+    (profiles / f"{PROFILE}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+    raw = lake_dir / "raw" / PROFILE / "reviews.csv"
+    raw.parent.mkdir(parents=True)
+    generate = ["--profile", PROFILE, "--rows", str(ROWS), "--seed", "7", "--out", str(raw)]
+    subprocess.run(
+        [sys.executable, "-m", "ml.generator", *generate],
+        check=True,
+        capture_output=True,
+        cwd=PROJECT_ROOT,
+    )
+    env = stack_mod.stack_environ(
+        home,
+        port=stack_mod.free_port(),
+        NLPOPS_LAKE_URI=lake_dir.as_uri(),
+        NLPOPS_PROFILES_DIR=str(profiles),
+        NLPOPS_PROFILES="",
+        NLPOPS_TARGET="local",
+        NLPOPS_SPARK_MASTER="local[1]",
+        NLPOPS_SPARK_DRIVER_MEMORY="1g",
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{home / 'airflow.db'}",
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__PARALLELISM="4",
+    )
+    running = stack_mod.start(env, timeout=STACK_TIMEOUT)
+    try:
+        running.env = env
+        running.lake = lake_dir
+        running.dag_ids = stack_mod.expected_dag_ids(env)
+        stack_mod.wait_for_dags(running, running.dag_ids, timeout=DAGS_TIMEOUT)
+        yield running
+    finally:
+        stack_mod.stop_session(running.pid)
+        (home / stack_mod.PID_FILE).unlink(missing_ok=True)
+        _keep_logs(home)
+
+
+def _keep_logs(home: Path) -> None:
+    """Keep the stack's and the triggered run's logs beside the screenshots (the temp home goes away)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    if (home / stack_mod.LOG_FILE).exists():
+        shutil.copy(home / stack_mod.LOG_FILE, SHOTS / stack_mod.LOG_FILE)
+    task_logs = home / "logs" / f"dag_id={DAG_ID}"
+    if task_logs.is_dir():
+        shutil.rmtree(SHOTS / "logs", ignore_errors=True)
+        shutil.copytree(task_logs, SHOTS / "logs" / f"dag_id={DAG_ID}")
+
+
+@pytest.fixture(scope="module")
+def browser(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Headless chromium logged in through the real login form with the stack's generated password."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    chromium, chromedriver = _browser_binaries()
+    # Never let selenium-manager resolve or download a driver or browser (offline machines).
+    os.environ["SE_OFFLINE"] = "true"
+    os.environ["SE_AVOID_STATS"] = "true"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=options)
+    try:
+        driver.set_page_load_timeout(UI_TIMEOUT)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        driver.get(stack.url)
+        wait = WebDriverWait(driver, UI_TIMEOUT)
+        wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys(stack.username)
+        driver.find_element(By.NAME, "password").send_keys(stack.password)
+        driver.save_screenshot(str(SHOTS / "01-login.png"))
+        driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        wait.until(lambda d: "/auth/login" not in d.current_url)
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _shot_on_failure(driver: Any, name: str) -> None:
+    with contextlib.suppress(Exception):  # the browser itself may be what failed
+        driver.save_screenshot(str(SHOTS / f"failure-{name}.png"))
+
+
+def test_dag_list_shows_every_dag_of_every_enabled_profile(stack: Any, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    assert {f"{PROFILE}_{kind}" for kind in stack_mod.DAG_KINDS} <= set(stack.dag_ids)
+    browser.get(f"{stack.url}/dags")
+
+    def listed(driver: Any) -> set[str]:
+        links = driver.find_elements(By.CSS_SELECTOR, "a[href*='/dags/']")
+        ids = {(a.get_attribute("href") or "").rstrip("/").rsplit("/dags/", 1)[-1] for a in links}
+        return ids if set(stack.dag_ids) <= ids else set()
+
+    try:
+        shown = WebDriverWait(browser, UI_TIMEOUT).until(listed)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        assert f"{len(stack.dag_ids)} Dags" in body
+        for dag_id in stack.dag_ids:
+            assert dag_id in body, f"{dag_id} not shown on the DAG list"
+    except Exception:
+        _shot_on_failure(browser, "dag-list")
+        raise
+    # a window tall enough for the whole list in one screenshot
+    browser.set_window_size(1400, 3000)
+    time.sleep(2)
+    browser.save_screenshot(str(SHOTS / "02-dag-list.png"))
+    browser.set_window_size(1400, 1000)
+    assert shown >= set(stack.dag_ids)
+
+
+def _runs(stack: Any) -> list[dict[str, Any]]:
+    path = f"/api/v2/dags/{DAG_ID}/dagRuns?order_by=-run_after&limit=20"
+    return list(stack.api("GET", path, timeout=120)["dag_runs"])
+
+
+def _wait_for_green(stack: Any, run_id: str) -> dict[str, Any]:
+    """Poll the REST API until the run is finished (bounded); fail with the task states if not green."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    run: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        try:
+            run = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=60)
+        except OSError:  # the api-server shares two busy cores with Spark and GX: ask again
+            time.sleep(5)
+            continue
+        if run["state"] in {"success", "failed"}:
+            break
+        time.sleep(5)
+    tis = stack.api("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances", timeout=120)["task_instances"]
+    states = {ti["task_id"]: ti["state"] for ti in tis}
+    for ti in sorted(tis, key=lambda t: t["start_date"] or ""):
+        print(f"{ti['task_id']}: {ti['state']} try {ti['try_number']} {ti['start_date']} -> {ti['end_date']}")
+    assert run.get("state") == "success", f"run {run_id} is {run.get('state')} (tasks {states}); log {stack.log}"
+    return states
+
+
+def test_triggered_run_goes_green_and_the_grid_shows_it(stack: Any, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, UI_TIMEOUT)
+    assert _runs(stack) == []
+    assert stack.api("GET", f"/api/v2/dags/{DAG_ID}")["is_paused"] is True
+    browser.get(f"{stack.url}/dags/{DAG_ID}")
+    try:
+        wait.until(ec.element_to_be_clickable((By.CSS_SELECTOR, "[data-testid=trigger-dag-button]"))).click()
+        dialog = wait.until(
+            lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "[role=dialog]") if e.is_displayed()), None)
+        )
+        # The Params form of the DAG: change two typed Params; the run's conf must carry them.
+        for name, value in {"quiet_seconds": "0", "wait_timeout_minutes": "5"}.items():
+            field = wait.until(lambda _d, n=name: dialog.find_element(By.NAME, f"element_{n}"))
+            field.send_keys(Keys.CONTROL, "a")
+            field.send_keys(Keys.DELETE)
+            field.send_keys(value)
+        unpause = dialog.find_element(By.CSS_SELECTOR, "input[type=checkbox]")
+        assert unpause.is_selected(), "the trigger form should offer to unpause the DAG, ticked"
+        browser.save_screenshot(str(SHOTS / "03-trigger-form.png"))
+        dialog.find_element(By.CSS_SELECTOR, "[data-testid=trigger-dag-submit]").click()
+        deadline = time.monotonic() + UI_TIMEOUT
+        while not (runs := _runs(stack)) and time.monotonic() < deadline:
+            time.sleep(1)
+    except Exception:
+        _shot_on_failure(browser, "trigger")
+        raise
+    assert len(runs) == 1, f"expected the one triggered run, got {runs}"
+    run = runs[0]
+    assert run["run_type"] == "manual"
+    assert run["conf"]["quiet_seconds"] == 0 and run["conf"]["wait_timeout_minutes"] == 5, run["conf"]
+
+    states = _wait_for_green(stack, run["dag_run_id"])
+    assert states == dict.fromkeys(("wait_for_raw", "validate", "prepare_text", "mark_ledger"), "success")
+    # the run did the work: the generated rows reached processed/ through the real pipeline
+    manifests = list((stack.lake / "processed" / PROFILE).glob("run=*/_manifest.json"))
+    assert len(manifests) == 1
+    assert json.loads(manifests[0].read_text())["rows_in"] > 0
+
+    # The runs list and the run's grid show the state the API reports.
+    try:
+        browser.get(f"{stack.url}/dags/{DAG_ID}/runs")
+        wait.until(lambda d: run["dag_run_id"] in d.find_element(By.TAG_NAME, "body").text)
+        wait.until(lambda d: "Success" in d.find_element(By.TAG_NAME, "body").text)
+        browser.save_screenshot(str(SHOTS / "04-runs-success.png"))
+        browser.get(f"{stack.url}/dags/{DAG_ID}/runs/{run['dag_run_id']}")
+        wait.until(lambda d: "Success" in d.find_element(By.TAG_NAME, "body").text)
+        body = browser.find_element(By.TAG_NAME, "body").text
+        for task_id in states:
+            assert task_id in body, f"task {task_id} not in the run's grid"
+    except Exception:
+        _shot_on_failure(browser, "run-grid")
+        raise
+    browser.save_screenshot(str(SHOTS / "05-run-grid-success.png"))
