@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 import posixpath
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
-import fsspec
-from fsspec.core import url_to_fs
+if TYPE_CHECKING:
+    # fsspec is imported where it is used: DAG files import this module at parse time.
+    import fsspec
 
 MANIFEST = "_manifest.json"
 #: Names that are never data: hidden files, in-progress uploads and temporary files.
@@ -59,10 +63,36 @@ class ObjectInfo:
         return cls(**d)
 
 
+StorageOptionsProvider = Callable[[], dict[str, Any]]
+_providers: dict[str, StorageOptionsProvider] = {}
+_providers_lock = threading.Lock()
+
+
+def set_storage_options_provider(protocol: str, provider: StorageOptionsProvider | None) -> None:
+    """Register where the credentials of ``protocol`` (e.g. ``"s3"``) come from; ``None`` removes it.
+
+    :func:`filesystem` calls ``provider()`` for every URI of that protocol that is opened
+    without explicit storage options. The Airflow side registers one that reads the AWS
+    connection (``nlpops.aws.session``); without one (a Glue job, a plain script) s3fs
+    uses the default AWS credential chain. The provider caches what it computes.
+    """
+    with _providers_lock:
+        if provider is None:
+            _providers.pop(protocol, None)
+        else:
+            _providers[protocol] = provider
+
+
 def filesystem(uri: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
     """The fsspec filesystem and the scheme-less path of ``uri``."""
+    from fsspec.core import url_to_fs
+
     if "://" not in uri:
         raise LakePathError(f"{uri!r} is not a URI: the lake is addressed with file:// or s3:// URIs")
+    if not storage_options:
+        provider = _providers.get(uri.split("://", 1)[0].lower())
+        if provider is not None:
+            storage_options = provider()
     fs, path = url_to_fs(uri, **storage_options)
     return fs, path
 
@@ -77,12 +107,22 @@ def join(uri: str, *parts: str) -> str:
 
 
 def safe_key(key: str) -> str:
-    """Return ``key`` if it is a relative key without traversal, else raise LakePathError."""
-    if key.startswith("/") or "\\" in key or "\x00" in key:
-        raise LakePathError(f"object key {key!r} is absolute or contains a backslash/NUL: refused")
-    if any(seg == ".." for seg in key.split("/")):
-        raise LakePathError(f"object key {key!r} contains '..': path traversal refused")
-    return key
+    """Return ``key`` if it is a relative key without traversal, else raise LakePathError.
+
+    Percent-encoded forms (``%2e%2e%2f``, also double-encoded) are decoded and checked too:
+    a key is refused if any layer that a URL decoder downstream could produce escapes.
+    """
+    layer = key
+    for _ in range(4):  # key, decoded, twice decoded, …: stop when decoding changes nothing
+        if layer.startswith("/") or "\\" in layer or "\x00" in layer:
+            raise LakePathError(f"object key {key!r} is absolute or contains a backslash/NUL: refused")
+        if any(seg == ".." for seg in layer.split("/")):
+            raise LakePathError(f"object key {key!r} contains '..': path traversal refused")
+        decoded = unquote(layer)
+        if decoded == layer:
+            return key
+        layer = decoded
+    raise LakePathError(f"object key {key!r} is percent-encoded more than three times: refused")
 
 
 def is_ignorable(key: str) -> bool:
@@ -143,6 +183,28 @@ def staging_uri(final_uri: str) -> str:
     """A sibling temporary prefix for building ``final_uri`` (hidden from listings)."""
     parent, name = final_uri.rstrip("/").rsplit("/", 1)
     return f"{parent}/_tmp_{name}_{uuid.uuid4().hex[:8]}"
+
+
+def remove_stale_staging(final_uri: str) -> list[str]:
+    """Remove the staging prefixes (``_tmp_<name>_*``) a killed attempt at ``final_uri`` left behind.
+
+    A task killed with SIGKILL cannot clean up; its retry (same run key, same
+    ``final_uri``) calls this first so that one run never leaves a second directory.
+    Returns the URIs removed.
+    """
+    parent, name = final_uri.rstrip("/").rsplit("/", 1)
+    fs, ppath = filesystem(parent)
+    if not fs.exists(ppath):
+        return []
+    removed = []
+    for entry in fs.ls(ppath, detail=False):
+        base = posixpath.basename(str(entry).rstrip("/"))
+        suffix = base.removeprefix(f"_tmp_{name}_")
+        # exactly staging_uri()'s 8-hex tail: never another run's folder whose name extends this one
+        if suffix != base and len(suffix) == 8 and all(c in "0123456789abcdef" for c in suffix):
+            fs.rm(str(entry), recursive=True)
+            removed.append(f"{parent}/{base}")
+    return removed
 
 
 def publish_dir(staging: str, final_uri: str, manifest: dict[str, Any]) -> None:
@@ -223,6 +285,30 @@ def local_path(uri: str) -> str:
     if not uri.startswith("file://"):
         raise LakePathError(f"{uri!r} is not a file:// URI")
     return uri[len("file://") :]
+
+
+@contextmanager
+def local_copy(uri: str) -> Iterator[str]:
+    """A local folder holding the objects under ``uri``, for readers that need a path.
+
+    A ``file://`` URI is its own folder (nothing is copied); any other (``s3://``) is
+    downloaded, keeping relative keys, to a temporary folder removed on exit.
+    """
+    if uri.startswith("file://"):
+        yield local_path(uri)
+        return
+    import os
+    import tempfile
+
+    fs, root = filesystem(uri)
+    root = root.rstrip("/")
+    with tempfile.TemporaryDirectory(prefix="nlpops-lake-") as tmp:
+        for path in fs.find(root):
+            rel = safe_key(posixpath.relpath(path, root))
+            target = os.path.join(tmp, *rel.split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fs.get_file(path, target)
+        yield tmp
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

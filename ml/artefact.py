@@ -4,13 +4,19 @@
 classes, features, metrics, lineage) and ``baseline.json`` (drift reference). It is
 packaged as ``model.tar.gz`` exactly as SageMaker does with ``SM_MODEL_DIR``.
 Loading refuses any type outside :data:`TRUSTED_TYPES`: a crafted file cannot run code.
+``model.json`` records the sha256 of the other files (:data:`DIGESTS_KEY`); unpacking
+and loading refuse an archive whose files no longer match, or that holds anything but
+plain files (links, devices, absolute or ``..`` paths).
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import io
 import json
 import tarfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,8 @@ MODEL_FILE = "model.skops"
 META_FILE = "model.json"
 BASELINE_FILE = "baseline.json"
 ARCHIVE = "model.tar.gz"
+#: ``model.json`` key: ``{file name: sha256 hex}`` of the model directory's other files.
+DIGESTS_KEY = "sha256"
 
 #: Types a model file may contain beyond skops' defaults. Anything else is refused.
 TRUSTED_TYPES: list[str] = [
@@ -76,7 +84,41 @@ def load_pipeline(path: str | Path) -> Any:
     unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
     if unknown:
         raise UntrustedModelError(f"{path}: refuses to load untrusted types {unknown}")
-    return sio.load(str(path), trusted=TRUSTED_TYPES)
+    try:
+        return sio.load(str(path), trusted=TRUSTED_TYPES)
+    except Exception as exc:  # e.g. an object array (a pickle) inside: numpy refuses it, say so clearly
+        raise UntrustedModelError(f"{path}: crafted or corrupt skops content ({exc}): refused") from exc
+
+
+def file_digests(model_dir: str | Path, names: list[str]) -> dict[str, str]:
+    """``{name: sha256 hex}`` of the files ``names`` in ``model_dir`` (recorded in ``model.json``)."""
+    return {name: hashlib.sha256((Path(model_dir) / name).read_bytes()).hexdigest() for name in names}
+
+
+def verify_model_files(model_dir: str | Path) -> None:
+    """Refuse a model directory whose files differ from the sha256 digests ``model.json`` records.
+
+    Models trained before digests were recorded have none and pass; a digest that is
+    recorded must match.
+    """
+    model_dir = Path(model_dir)
+    if not (model_dir / META_FILE).is_file():
+        return
+    recorded = read_meta(model_dir).get(DIGESTS_KEY) or {}
+    if not isinstance(recorded, dict):
+        raise UntrustedModelError(f"{model_dir / META_FILE}: {DIGESTS_KEY!r} must map file names to sha256 digests")
+    for name, expected in sorted(recorded.items()):
+        if "/" in name or name in ("", ".", "..") or name == META_FILE:
+            raise UntrustedModelError(f"{model_dir / META_FILE}: digest for {name!r} is not a model file name")
+        path = model_dir / name
+        if not path.is_file():
+            raise UntrustedModelError(f"{path}: missing, but {META_FILE} records its sha256: refused")
+        actual = hashlib.sha256(path.read_bytes()).hexdigest()
+        if actual != expected:
+            raise UntrustedModelError(
+                f"{path}: sha256 {actual[:12]}… differs from {expected[:12]}… recorded in {META_FILE}: "
+                "the artefact was altered after training; refused (retrain or restore the original model.tar.gz)"
+            )
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -92,10 +134,36 @@ def pack_model_dir(model_dir: str | Path, archive: str | Path) -> None:
 
 
 def unpack_model_archive(archive: str | Path | bytes, dest: str | Path) -> Path:
-    """Extract ``model.tar.gz`` safely (no absolute paths, no '..', no links, no devices)."""
+    """Extract ``model.tar.gz`` safely and check its files against ``model.json``'s digests.
+
+    Refused (:class:`UntrustedModelError`, nothing extracted): bytes that are not a
+    gzip'd tar (corrupt or altered), members that are not plain files or folders
+    (symlinks, hard links, devices), absolute or ``..`` member names.
+    """
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    label = "model archive" if isinstance(archive, bytes) else str(archive)
     fileobj = io.BytesIO(archive) if isinstance(archive, bytes) else None
-    with tarfile.open(name=None if fileobj else str(archive), fileobj=fileobj, mode="r:gz") as tar:
-        tar.extractall(dest, filter="data")
+    try:
+        # tarfile stops at the end-of-archive blocks and never reads the gzip trailer: read the
+        # whole stream first so that its CRC catches flipped bytes and truncation.
+        with gzip.open(fileobj or str(archive), "rb") as stream:
+            while stream.read(1 << 20):
+                pass
+        if fileobj:
+            fileobj.seek(0)
+        with tarfile.open(name=None if fileobj else str(archive), fileobj=fileobj, mode="r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                name = member.name
+                if not (member.isfile() or member.isdir()):
+                    raise UntrustedModelError(f"{label}: member {name!r} is a link or device, not a file: refused")
+                if name.startswith("/") or any(part == ".." for part in name.split("/")):
+                    raise UntrustedModelError(f"{label}: member {name!r} escapes the model directory: refused")
+            dest.mkdir(parents=True, exist_ok=True)
+            tar.extractall(dest, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise UntrustedModelError(
+            f"{label}: not a readable {ARCHIVE} ({type(exc).__name__}: {exc}); corrupt or altered: refused"
+        ) from exc
+    verify_model_files(dest)
     return dest

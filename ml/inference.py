@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml.artefact import META_FILE, MODEL_FILE, load_pipeline, read_meta
+from ml.artefact import META_FILE, MODEL_FILE, load_pipeline, read_meta, verify_model_files
 from ml.textnorm import clean_text, combine_text_fields, row_id_of
 
 CSV = "text/csv"
@@ -134,6 +134,7 @@ def load_model(
         raise ModelLoadError(f"{model_dir}: no {MODEL_FILE}; is this an unpacked model.tar.gz (SM_MODEL_DIR)?")
     if not (model_dir / META_FILE).is_file():
         raise ModelLoadError(f"{model_dir}: no {META_FILE}; the model's classes and profile are recorded there")
+    verify_model_files(model_dir)  # the files are the ones model.json describes
     pipeline = load_pipeline(model_dir / MODEL_FILE)  # refuses pickles and untrusted types
     meta = read_meta(model_dir)
     classes = [str(c) for c in meta.get("classes") or []]

@@ -39,7 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = Hyperparameters()
     for f in fields(Hyperparameters):
         default = getattr(defaults, f.name)
-        p.add_argument(f"--{f.name}", type=type(default), default=default, help=f"default {default!r}")
+        # The SageMaker training toolkit passes one-letter hyper-parameters as `-C value`, longer ones as `--name`.
+        flags = [f"--{f.name}", *([f"-{f.name}"] if len(f.name) == 1 else [])]
+        p.add_argument(*flags, type=type(default), default=default, help=f"default {default!r}")
     p.add_argument("--profile", default="unnamed", help="profile name recorded in model.json")
     p.add_argument("--classes", default="", help="JSON list of the profile's classes (default: labels in train)")
     p.add_argument("--low_confidence", type=float, default=0.6, help="drift baseline low-confidence threshold")
@@ -103,7 +105,15 @@ def cross_validate(hp: Hyperparameters, texts: list[str], labels: list[str]) -> 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Fit, evaluate, save; return the metrics dict (also written to metrics.json)."""
-    from ml.artefact import BASELINE_FILE, META_FILE, MODEL_FILE, load_pipeline, save_pipeline
+    from ml.artefact import (
+        BASELINE_FILE,
+        DIGESTS_KEY,
+        META_FILE,
+        MODEL_FILE,
+        file_digests,
+        load_pipeline,
+        save_pipeline,
+    )
     from ml.data import DataError, read_channel
     from ml.evaluate import confusion_png, evaluate
     from ml.features import build_pipeline
@@ -185,8 +195,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(),
         "sklearn": __import__("sklearn").__version__,
     }
-    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     (model_dir / BASELINE_FILE).write_text(json.dumps(baseline, sort_keys=True), encoding="utf-8")
+    # Written last, with the digests of the files it describes: loading refuses altered files.
+    meta[DIGESTS_KEY] = file_digests(model_dir, [MODEL_FILE, BASELINE_FILE])
+    (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
     (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
     evaluation = {"validation": val_eval, "test": test_eval}
     (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2), encoding="utf-8")

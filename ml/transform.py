@@ -382,7 +382,7 @@ class BatchTransform:
             batch_strategy=self.batch_strategy,
             accept=self.accept,
         )
-        _remove_stale_staging(output_uri)
+        lake.remove_stale_staging(output_uri)  # what a killed attempt of this job left
         staging = lake.staging_uri(output_uri)
         try:
             self._start()
@@ -503,19 +503,6 @@ def _wait(async_result: Any, job: BatchTransform) -> RequestResult:
             return async_result.get(timeout=0.5)  # type: ignore[no-any-return]
         except multiprocessing.TimeoutError:
             continue
-
-
-def _remove_stale_staging(output_uri: str) -> None:
-    """Remove staging prefixes a killed attempt of this job left behind (``_tmp_<job>_*``)."""
-    from include import lake
-
-    parent, name = output_uri.rstrip("/").rsplit("/", 1)
-    fs, ppath = lake.filesystem(parent)
-    if not fs.exists(ppath):
-        return
-    for path in fs.ls(ppath, detail=False):
-        if posixpath.basename(str(path).rstrip("/")).startswith(f"_tmp_{name}_"):
-            fs.rm(path, recursive=True)
 
 
 def prepare_model_dir(artifact_uri: str, workdir: str | Path | None = None) -> Path:

@@ -142,6 +142,9 @@ def run(spark: SparkSession, args: JobArgs, *, on_glue: bool = False) -> dict[st
     started = time.monotonic()
     df, inputs = read_validated(spark, args, on_glue=on_glue)
     out, metrics = prepare_with_metrics(df, args.profile)
+    for stale in lake.remove_stale_staging(args.output_uri):
+        # A previous attempt of this run was killed before it could clean up: one run, one directory.
+        log.info("removed the staging %s of a killed attempt", stale)
     staging = lake.staging_uri(args.output_uri)
     log.info("writing %s rows of %d input(s) to staging %s", args.profile.name, len(inputs), staging)
     try:

@@ -221,7 +221,13 @@ def _as_info(obj: ObjectInfo | Mapping[str, Any]) -> ObjectInfo:
 
 def _is_under(uri: str, root_uri: str) -> bool:
     root = root_uri.rstrip("/") + "/"
-    return uri.rstrip("/") + "/" == root or uri.startswith(root)
+    if uri.rstrip("/") + "/" == root:
+        return True
+    if not uri.startswith(root):
+        return False
+    # '…/lake/raw/../../etc' starts with the root but is not under it: refuse the traversal itself.
+    lake.safe_key(uri[len(root) :].rstrip("/"))
+    return True
 
 
 def _link_inside(target: str, lake_root_uri: str) -> bool:

@@ -8,12 +8,43 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGKILL when the task process dies (Linux).
+
+    The job runs in its own session so that ``kill()`` reaches its whole tree; but then a
+    task process killed with SIGKILL (OOM killer, lost worker) never runs ``on_kill`` and the
+    job would live on as an orphan, still writing, racing the retry. ``PR_SET_PDEATHSIG``
+    ties the child's life to the task's. Spark's JVM exits on its own when the Python
+    driver dies (it watches its stdin), so the whole tree goes.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved before fork: nothing to import in the child
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class LocalJobError(RuntimeError):
@@ -48,6 +79,7 @@ class LocalJob:
             errors="replace",
             bufsize=1,
             start_new_session=True,  # own process group: kill() reaches Spark's JVM too
+            preexec_fn=_die_with_parent(),
         )
         timer = None
         if self.timeout_seconds:
