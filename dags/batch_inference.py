@@ -16,7 +16,7 @@ from include.naming import run_key
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
 from nlpops.dagkit import default_args, new_data_sensor, profile_assets, tags, validate_new_objects, wait_params
-from nlpops.factory import transform_operator
+from nlpops.factory import results_query_operator, transform_operator
 
 DOC = """
 ### {name}: batch inference
@@ -32,7 +32,9 @@ inference handler exactly as SageMaker Batch Transform would (`SplitType=Line`,
 `MultiRecord`, `MaxPayloadInMB={payload}`, `AssembleWith=Line`, `<input>.out` under
 `inference-output/{name}/<job>/`); publishes the predictions as Parquet under
 `results/{name}/date=…/model_version=…/` (idempotent by input object, checksum and model
-version) and logs the SQL summary (DuckDB locally, Athena on AWS); marks the files done and
+version) with the run's batch manifest `results/{name}/_batches/<run>.json`; `query_results`
+runs the SQL summary of `include/sql/` (DuckDB locally; on AWS Athena, after refreshing the
+Glue Data Catalog tables `{name}_results` and `{name}_processed`); marks the files done and
 updates the asset `{name}.predictions` (extra: rows, model version), which schedules
 `{name}_drift`.
 
@@ -135,28 +137,40 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
 
         @task(task_id="publish_results", retries=2, execution_timeout=timedelta(minutes=30))
         def publish_results(scored: dict[str, Any], pinned: dict[str, Any], **context: Any) -> dict[str, Any]:
-            """Predictions → results Parquet (idempotent), then the SQL summary in the task log."""
-            from ml.results import format_summary, run_summary_queries
+            """Predictions → results Parquet (idempotent), and the run's batch manifest (its result files)."""
             from ml.results import publish_results as publish
+            from ml.results import write_batch_manifest
 
             s = get_settings()
             logical = context.get("logical_date") or context["dag_run"].run_after
+            day = logical.strftime("%Y-%m-%d")
+            key = run_key(context["run_id"], context.get("logical_date"))
             results_uri = s.zone_uri("results", profile.name)
             published = publish(
                 scored["output_uri"],
                 scored["objects"],
                 results_uri=results_uri,
                 model_version=pinned["version"],
-                date=logical.strftime("%Y-%m-%d"),
+                date=day,
                 job_name=scored["job_name"],
             )
-            summary = run_summary_queries(results_uri, low_confidence=context["params"]["low_confidence"])
-            print(format_summary(summary))
+            manifest_uri = write_batch_manifest(
+                results_uri,
+                key,
+                published,
+                model_version=pinned["version"],
+                date=day,
+                job_name=scored["job_name"],
+                transform_input_uri=s.zone_uri("validated", f"{profile.name}-inference", f"{key}-transform-input"),
+            )
+            version_folder = published["partition_uri"].rstrip("/").rsplit("model_version=", 1)[-1]
             return {
                 "rows": published["rows"],
                 "errors": published["errors"],
                 "files": [f["uri"] for f in published["files"]],
                 "results_uri": results_uri,
+                "batch_manifest": manifest_uri,
+                "partitions": [{"date": day, "model_version": version_folder, "location": published["partition_uri"]}],
             }
 
         @task(task_id="mark_ledger", outlets=[assets.predictions], retries=3)
@@ -178,9 +192,16 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             return len(objects)
 
         results: Any = publish_results(transform.output, champion)
+        query_results = results_query_operator(
+            task_id="query_results",
+            profile=profile,
+            settings=settings,
+            published="{{ ti.xcom_pull(task_ids='publish_results') }}",
+            low_confidence="{{ params.low_confidence }}",
+        )
         done = mark_ledger(wait_for_input.output, results, champion)
         [champion, validated] >> transform
-        results >> done
+        results >> [query_results, done]
     return dag
 
 

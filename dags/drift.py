@@ -96,8 +96,13 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
             prof = get_profile(profile.name, s)
             batch = _batch_from_context(context, assets.predictions, prof.name, s)
             if batch is None:
+                wanted = context["params"].get("inference_run_key")
                 raise AirflowFailException(
-                    "no scored batch to check: this run was not triggered by a predictions event; "
+                    f"no scored batch with results for inference_run_key={wanted!r}: that batch_inference run "
+                    f"wrote no manifest {s.zone_uri('results', prof.name, '_batches', f'{wanted}.json')} "
+                    "(check the key in its publish_results log)"
+                    if wanted
+                    else "no scored batch to check: this run was not triggered by a predictions event; "
                     "give the Param inference_run_key of a batch_inference run"
                 )
             registry = get_registry(s)
@@ -158,7 +163,14 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
             }
             context["outlet_events"][assets.drift].extra = extra
             notify(
-                "drift", f"{profile.name}: drift confirmed, retraining ({extra['reason']})", report=decision["report"]
+                "drift",
+                f"nlpops: {profile.name} drift confirmed, retraining ({extra['reason']})",
+                dag_id=f"{profile.name}_drift",
+                run_id=context["run_id"],
+                model_version=decision["model_version"],
+                metrics_over=", ".join(decision["metrics_over"]),
+                n=decision["n"],
+                report=decision["report"],
             )
             return extra
 
@@ -179,8 +191,12 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
             if streak >= 3:
                 notify(
                     "insufficient_data",
-                    f"{profile.name}: {streak} drift checks in a row had too few rows "
+                    f"nlpops: {profile.name}: {streak} drift checks in a row had too few rows "
                     f"(< {profile.drift.min_sample}); drift cannot be judged",
+                    dag_id=f"{profile.name}_drift",
+                    status=status,
+                    n=decision["n"],
+                    report=decision["report"],
                 )
             return status
 
@@ -193,26 +209,17 @@ def _batch_from_context(context: Any, predictions: Any, profile_name: str, setti
     """The batch to check: the triggering predictions event's extra, or the run named by a Param."""
     wanted = str(context["params"].get("inference_run_key") or "")
     if wanted:
-        from include import lake
+        from ml.results import read_batch_manifest
 
-        results = settings.zone_uri("results", profile_name)
-        fs, root = lake.filesystem(results)
-        files = [p for p in fs.find(root) if str(p).endswith(".parquet")] if fs.exists(root) else []
-        manifest_uri = settings.zone_uri("validated", f"{profile_name}-inference", wanted, lake.MANIFEST)
-        if not lake.exists(manifest_uri):
+        # The run's batch manifest lists its result files: no scan of the results zone (file:// or s3://).
+        manifest = read_batch_manifest(settings.zone_uri("results", profile_name), wanted)
+        if manifest is None or not manifest["result_files"]:
             return None
-        import pyarrow.parquet as pq
-
-        keep, version = [], ""
-        staged = settings.zone_uri("validated", f"{profile_name}-inference", f"{wanted}-transform-input")
-        for p in files:
-            with fs.open(p, "rb") as fh:
-                t = pq.read_table(fh, columns=["source_uri"])
-            if any(str(u).startswith(staged) for u in t.column("source_uri").to_pylist()):
-                uri = f"file://{p}" if results.startswith("file://") else f"s3://{p}"
-                keep.append(uri)
-                version = uri.split("model_version=", 1)[-1].split("/", 1)[0]
-        return {"run_key": wanted, "result_files": keep, "model_version": version} if keep else None
+        return {
+            "run_key": wanted,
+            "result_files": list(manifest["result_files"]),
+            "model_version": str(manifest["model_version"]),
+        }
     events = context.get("triggering_asset_events") or {}
     for asset, evs in events.items():
         if getattr(asset, "name", None) != predictions.name or not evs:

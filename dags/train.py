@@ -15,10 +15,15 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
+# Public in airflow.sdk, but its type stub (__init__.pyi) does not list them yet.
+from airflow.sdk.definitions.callback import AsyncCallback
+from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
+
 from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
 from nlpops.dagkit import default_args, profile_assets, tags
 from nlpops.factory import training_operator
+from nlpops.notifiers.callbacks import deadline_alerts_supported, on_dag_deadline_missed
 
 DOC = """
 ### {name}: train
@@ -37,6 +42,9 @@ approves the promotion in the Airflow UI (Required Actions) first.
 
 **Outputs.** `models/{name}/<job>/output/model.tar.gz` (skops, trusted types only),
 registry alias `champion`, asset `{name}.champion` (extra: version, metrics).
+
+**Deadline.** A run not finished {deadline} min after it was queued is announced through the
+notifier (file/log, SNS, webhook), as is every failed task.
 
 **Triggers.** Cron `{cron}` or the asset `{name}.drift`. Hyper-parameters can be
 overridden per run with the Params below (defaults: the profile's `model:` section).
@@ -106,10 +114,24 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
             floor=spec.metric_floor,
             margin=spec.promotion_margin,
             cron=profile.schedule.train,
+            deadline=profile.schedule.train_deadline_minutes,
         ),
         tags=tags(profile, "train"),
         render_template_as_native_obj=True,
         params=_params(profile),
+        # Airflow 3 deadline alert (the SLA successor): a run still going this long after it was
+        # queued is announced through the notifier; the triggerer runs the callback. Left off
+        # inside `airflow dags test` only, which cannot finish a DAG that has one (see the function).
+        deadline=DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=timedelta(minutes=profile.schedule.train_deadline_minutes),
+            callback=AsyncCallback(
+                on_dag_deadline_missed,
+                kwargs={"profile": profile.name, "deadline_minutes": profile.schedule.train_deadline_minutes},
+            ),
+        )
+        if deadline_alerts_supported()
+        else None,
     ) as dag:
         train = training_operator(
             task_id="train",
@@ -122,13 +144,15 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="evaluate", execution_timeout=timedelta(minutes=30))
         def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
             """Challenger and champion on the same test split; report under reports/evaluation/."""
-            from include.lake import local_path
+            from include.lake import local_copy
             from ml.data import read_channel
             from ml.evaluate import evaluate_model_archive, write_report
             from ml.registry import CHAMPION, get_registry
 
             s = get_settings()
-            test = read_channel(local_path(trained["test_channel_uri"]), name="test")
+            # the job's own test channel: a local folder, or downloaded from S3 for the read
+            with local_copy(trained["test_channel_uri"]) as test_dir:
+                test = read_channel(test_dir, name="test")
             args = (test["text"].astype(str).tolist(), test["label"].astype(str).tolist(), profile.classes)
             challenger = evaluate_model_archive(trained["model_artifact_uri"], *args)
             champion_version = get_registry(s).get_by_alias(profile.name, CHAMPION)

@@ -146,6 +146,9 @@ class InferenceSpec(_Strict):
 class ScheduleSpec(_Strict):
     ingest: str | None = Field(default="*/30 * * * *", description="cron of the ingest DAG, null = manual")
     train: str = Field(default="0 2 * * *", description="nightly training cron")
+    train_deadline_minutes: int = Field(
+        default=240, ge=1, description="notify when a training run is not done this long after it was queued"
+    )
     sensor_timeout_minutes: int = Field(default=25, ge=1)
     sensor_poke_seconds: int = Field(default=30, ge=1)
     quiet_seconds: int = Field(default=30, ge=0)
@@ -157,7 +160,16 @@ class AwsSpec(_Strict):
     glue_version: str = "5.0"
     glue_worker_type: str = "G.1X"
     glue_workers: int = Field(default=2, ge=2)
+    glue_timeout_minutes: int = Field(default=60, ge=1, description="Glue job run timeout")
+    glue_python_modules: list[str] = Field(
+        default_factory=lambda: ["pydantic>=2,<3", "s3fs"],
+        description="--additional-python-modules the job script needs beyond Glue's own",
+    )
     training_instance_type: str = "ml.m5.xlarge"
+    training_instance_count: int = Field(default=1, ge=1, description="ml/train.py uses one; more only replicate")
+    training_volume_gb: int = Field(default=30, ge=1, le=16384)
+    training_spot: bool = Field(default=False, description="managed spot training (checkpoints under the job)")
+    training_max_wait_minutes: int = Field(default=0, ge=0, description="spot: 0 = twice the training timeout")
     framework_version: str = "1.2-1"
 
 

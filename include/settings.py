@@ -15,6 +15,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("local", "aws")
 LAKE_LAYOUTS = ("prefixes", "buckets")
+SPARK_BACKENDS = ("glue", "emr-serverless")
 ZONES = (
     "raw",
     "validated",
@@ -74,9 +75,39 @@ class Settings:
     aws_region: str = "us-east-1"
     owner: str = "nlpops"
     notify_dir: str = ""
+    #: SNS topic for notifications (aws target); empty = no SNS.
+    sns_topic_arn: str = ""
+    #: Airflow connection id of a Slack-compatible incoming webhook; empty = no webhook.
+    slack_conn_id: str = ""
     transform_workers: int = 1
     #: "prefixes": one bucket, zones as prefixes; "buckets" (s3 only): bucket ``<bucket>-<zone>`` per zone.
     lake_layout: str = "prefixes"
+    # --- aws target (SageMaker, Glue, Athena); the stack's outputs (include/infra/nlpops.yaml) ---
+    #: customer-managed KMS key of the lake (LakeKeyArn): job volumes, job outputs, Athena results.
+    kms_key_arn: str = ""
+    #: the role SageMaker jobs and models run as (SageMakerExecutionRoleArn).
+    sagemaker_role_arn: str = ""
+    #: isolate SageMaker containers from the network (code and dependencies must then ship in the artefact).
+    sagemaker_network_isolation: bool = False
+    #: where code packages are uploaded (source archives); default ``s3://<lake bucket>-artifacts``.
+    artifacts_uri: str = ""
+    #: seconds between status polls of remote jobs and queries (triggers and waiters).
+    aws_poll_seconds: int = 30
+    #: Athena workgroup (results encrypted with the lake key, enforced by the workgroup).
+    athena_workgroup: str = "nlpops"
+    #: Athena query results location; default ``results/_athena/`` in the lake (as the stack's workgroup).
+    athena_output_uri: str = ""
+    #: Glue Data Catalog database of the processed and results tables.
+    glue_database: str = "nlpops"
+    #: where the aws target runs the Spark ETL: "glue" (GlueJobOperator) or "emr-serverless".
+    spark_backend: str = "glue"
+    #: the role Glue jobs run as (GlueJobRoleArn); needed when NLPOPS_SPARK_BACKEND=glue.
+    glue_role_arn: str = ""
+    #: Glue security configuration (S3, CloudWatch and bookmark encryption with the lake key); empty = none.
+    glue_security_configuration: str = "nlpops-kms"
+    #: EMR Serverless application (Spark) and job execution role; needed when NLPOPS_SPARK_BACKEND=emr-serverless.
+    emr_application_id: str = ""
+    emr_role_arn: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +122,13 @@ class Settings:
             raise SettingsError(f"NLPOPS_LAKE_LAYOUT={self.lake_layout!r} is not one of {', '.join(LAKE_LAYOUTS)}")
         if self.lake_layout == "buckets" and scheme != "s3":
             raise SettingsError("NLPOPS_LAKE_LAYOUT=buckets needs an s3:// NLPOPS_LAKE_URI (or use prefixes)")
+        if self.spark_backend not in SPARK_BACKENDS:
+            raise SettingsError(
+                f"NLPOPS_SPARK_BACKEND={self.spark_backend!r} is not one of {', '.join(SPARK_BACKENDS)}"
+            )
+        for var, arn in (("NLPOPS_GLUE_ROLE_ARN", self.glue_role_arn), ("NLPOPS_EMR_ROLE_ARN", self.emr_role_arn)):
+            if arn and not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", arn):
+                raise SettingsError(f"{var}={arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         for name in self.profiles:
             if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
                 raise SettingsError(f"NLPOPS_PROFILES: {name!r} is not a valid profile name")
@@ -98,6 +136,19 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.target == "local"
+
+    def artifacts(self, *parts: str) -> str:
+        """A URI under the code artefacts location (``NLPOPS_ARTIFACTS_URI``, else ``s3://<bucket>-artifacts``)."""
+        base = self.artifacts_uri.rstrip("/")
+        if not base:
+            if not self.lake_uri.startswith("s3://"):
+                raise SettingsError("NLPOPS_ARTIFACTS_URI is needed when the lake is not on S3")
+            base = "s3://" + self.lake_uri[len("s3://") :].split("/", 1)[0] + "-artifacts"
+        return "/".join([base, *(p.strip("/") for p in parts if p)])
+
+    def athena_output(self) -> str:
+        """Athena query results location (``NLPOPS_ATHENA_OUTPUT_URI``, default ``results/_athena/`` of the lake)."""
+        return (self.athena_output_uri or self.zone_uri("results", "_athena")).rstrip("/") + "/"
 
     def zone_uri(self, zone: str, *parts: str) -> str:
         """URI of ``zone`` (one of :data:`ZONES`) joined with ``parts``; never a bare local path."""
@@ -132,8 +183,23 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         aws_region=env.get("NLPOPS_AWS_REGION", "us-east-1"),
         owner=env.get("NLPOPS_OWNER", "nlpops"),
         notify_dir=env.get("NLPOPS_NOTIFY_DIR", str(airflow_home / "notifications")),
+        sns_topic_arn=env.get("NLPOPS_SNS_TOPIC_ARN", "").strip(),
+        slack_conn_id=env.get("NLPOPS_SLACK_CONN_ID", "").strip(),
         transform_workers=_env_int(env, "NLPOPS_TRANSFORM_WORKERS", 1, minimum=1),
         lake_layout=env.get("NLPOPS_LAKE_LAYOUT", "prefixes").strip().lower() or "prefixes",
+        kms_key_arn=env.get("NLPOPS_KMS_KEY_ARN", "").strip(),
+        sagemaker_role_arn=env.get("NLPOPS_SAGEMAKER_ROLE_ARN", "").strip(),
+        sagemaker_network_isolation=_env_bool(env, "NLPOPS_SAGEMAKER_NETWORK_ISOLATION", False),
+        artifacts_uri=env.get("NLPOPS_ARTIFACTS_URI", "").strip(),
+        aws_poll_seconds=_env_int(env, "NLPOPS_AWS_POLL_SECONDS", 30, minimum=1),
+        athena_workgroup=env.get("NLPOPS_ATHENA_WORKGROUP", "nlpops").strip() or "nlpops",
+        athena_output_uri=env.get("NLPOPS_ATHENA_OUTPUT_URI", "").strip(),
+        glue_database=env.get("NLPOPS_GLUE_DATABASE", "nlpops").strip() or "nlpops",
+        spark_backend=env.get("NLPOPS_SPARK_BACKEND", "glue").strip().lower() or "glue",
+        glue_role_arn=env.get("NLPOPS_GLUE_ROLE_ARN", "").strip(),
+        glue_security_configuration=env.get("NLPOPS_GLUE_SECURITY_CONFIGURATION", "nlpops-kms").strip(),
+        emr_application_id=env.get("NLPOPS_EMR_APPLICATION_ID", "").strip(),
+        emr_role_arn=env.get("NLPOPS_EMR_ROLE_ARN", "").strip(),
     )
 
 

@@ -38,6 +38,8 @@ OUT_COLUMNS = (
     "'probabilities': 'MAP(VARCHAR, DOUBLE)', 'model_version': 'VARCHAR', 'error': 'VARCHAR'}"
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: Per-run batch manifests under the results prefix (not a partition: Athena and DuckDB skip it).
+BATCHES_DIR = "_batches"
 
 
 class ResultsError(ValueError):
@@ -171,6 +173,135 @@ def _put_file(local: str, target_uri: str) -> None:
         fs.put_file(local, path)
 
 
+def batch_manifest_uri(results_uri: str, run_key: str) -> str:
+    """``results/<profile>/_batches/<run key>.json``: which result files one batch inference run wrote."""
+    from include import lake
+
+    return lake.join(results_uri, BATCHES_DIR, f"{lake.safe_key(run_key)}.json")
+
+
+def write_batch_manifest(
+    results_uri: str,
+    run_key: str,
+    published: Mapping[str, Any],
+    *,
+    model_version: str,
+    date: str,
+    job_name: str,
+    transform_input_uri: str,
+) -> str:
+    """Record the result files of one run (``published`` from :func:`publish_results`); returns its URI.
+
+    The drift check of a run read by hand (its run key) opens this small JSON instead of
+    scanning every results file. A retry of the run rewrites it (one object, one PUT).
+    """
+    from include import lake
+
+    uri = batch_manifest_uri(results_uri, run_key)
+    lake.write_json(
+        uri,
+        {
+            "run_key": run_key,
+            "model_version": str(model_version),
+            "date": date,
+            "job_name": job_name,
+            "transform_input_uri": transform_input_uri,
+            "partition_uri": published.get("partition_uri"),
+            "rows": int(published.get("rows") or 0),
+            "errors": int(published.get("errors") or 0),
+            "result_files": [f["uri"] for f in published.get("files", [])],
+        },
+    )
+    return uri
+
+
+def read_batch_manifest(results_uri: str, run_key: str) -> dict[str, Any] | None:
+    """The manifest :func:`write_batch_manifest` wrote for ``run_key``, or None if that run wrote none."""
+    from include import lake
+
+    uri = batch_manifest_uri(results_uri, run_key)
+    if not lake.exists(uri):
+        return None
+    manifest = lake.read_json(uri)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("result_files"), list):
+        raise ResultsError(f"{uri}: not a batch manifest (no result_files list); re-run that batch inference")
+    return manifest
+
+
+def summary_sql(name: str, table: str, *, low_confidence: float | None = None) -> str:
+    """A shared summary query of ``include/sql/queries/`` without comments, for ``table``.
+
+    With ``low_confidence`` its ``?`` parameter is written in as a number literal (Athena's
+    ``StartQueryExecution`` through the provider takes no parameters); without it the
+    ``?`` stays for DuckDB's prepared parameters.
+    """
+    sql = load_sql(f"queries/{name}", table=table)
+    code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--")).strip()
+    if low_confidence is not None:
+        if not 0 < float(low_confidence) < 1:
+            raise ResultsError(f"low_confidence={low_confidence}: use a probability between 0 and 1")
+        code = code.replace("?", repr(float(low_confidence)))
+    return code
+
+
+def athena_table_names(profile_name: str) -> dict[str, str]:
+    """Glue Data Catalog table names of one profile: ``{"results": …, "processed": …}``."""
+    return {"results": f"{profile_name}_results", "processed": f"{profile_name}_processed"}
+
+
+def athena_statements(
+    *,
+    database: str,
+    profile_name: str,
+    results_uri: str,
+    processed_uri: str,
+    partitions: Sequence[Mapping[str, str]] = (),
+    low_confidence: float = 0.6,
+) -> list[tuple[str, str]]:
+    """The Athena statements of one results refresh, in order: ``[(name, sql), …]``.
+
+    Catalog (Glue Data Catalog through Athena DDL): the database, the results and processed
+    external tables (``include/sql/*_athena.sql``), the results partitions this run wrote
+    (``partitions``: ``{"date", "model_version", "location"}``, added by name, never by a
+    scan) and the processed zone's partitions (``MSCK REPAIR TABLE``); then the shared
+    summary queries against the results table.
+    """
+    if not re.fullmatch(r"[a-z0-9_]{1,255}", database):
+        raise ResultsError(f"Glue database {database!r}: use lower-case letters, digits and _ (NLPOPS_GLUE_DATABASE)")
+    tables = athena_table_names(profile_name)
+    results_table = f"{database}.{tables['results']}"
+    processed_table = f"{database}.{tables['processed']}"
+    statements = [
+        ("create_database", f"CREATE DATABASE IF NOT EXISTS {database}"),
+        (
+            "results_table",
+            load_sql("results_athena", database=database, table=tables["results"], location=results_uri.rstrip("/")),
+        ),
+        (
+            "processed_table",
+            load_sql(
+                "processed_athena", database=database, table=tables["processed"], location=processed_uri.rstrip("/")
+            ),
+        ),
+    ]
+    for part in partitions:
+        day, version = str(part["date"]), _safe_version(str(part["model_version"]))
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            raise ResultsError(f"partition date={day!r}: use YYYY-MM-DD")
+        location = str(part.get("location") or f"{results_uri.rstrip('/')}/date={day}/model_version={version}")
+        where = _quote(location.rstrip("/") + "/")
+        statements.append(
+            (
+                "results_partition",
+                f"ALTER TABLE {results_table} ADD IF NOT EXISTS PARTITION "
+                f"(`date` = {_quote(day)}, model_version = {_quote(version)}) LOCATION {where}",
+            )
+        )
+    statements.append(("processed_partitions", f"MSCK REPAIR TABLE {processed_table}"))
+    statements += [(name, summary_sql(name, results_table, low_confidence=low_confidence)) for name in SUMMARY_QUERIES]
+    return statements
+
+
 def connect_results(results_uri: str, con: Any = None) -> Any:
     """A DuckDB connection with the view ``nlpops_results`` over ``results_uri`` (a ``file://`` URI)."""
     import duckdb
@@ -200,8 +331,7 @@ def run_summary_queries(results_uri: str, low_confidence: float = 0.6) -> list[t
     try:
         out: list[tuple[str, list[dict[str, Any]]]] = []
         for name in SUMMARY_QUERIES:
-            sql = load_sql(f"queries/{name}", table=VIEW)
-            code = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+            code = summary_sql(name, VIEW)
             cur = con.execute(code, [low_confidence] * code.count("?"))
             columns = [d[0] for d in cur.description]
             out.append((name, [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]))
@@ -223,13 +353,20 @@ def format_summary(results: list[tuple[str, list[dict[str, Any]]]], max_rows: in
 
 
 __all__ = [
+    "BATCHES_DIR",
     "SUMMARY_QUERIES",
     "VIEW",
     "ResultsError",
+    "athena_statements",
+    "athena_table_names",
+    "batch_manifest_uri",
     "connect_results",
     "format_summary",
     "load_sql",
     "publish_results",
+    "read_batch_manifest",
     "results_file_name",
     "run_summary_queries",
+    "summary_sql",
+    "write_batch_manifest",
 ]

@@ -1,7 +1,8 @@
-"""Model registry clients: MLflow on SQLite (local target); SageMaker Model Registry (aws, later)."""
+"""Model registry clients: MLflow on SQLite (local target); SageMaker Model Registry (aws)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ml.registry.base import (
@@ -16,18 +17,42 @@ from ml.registry.base import (
     RegistryError,
 )
 
+#: Builds the boto3 SageMaker client of the aws registry from the settings; the Airflow side
+#: installs one that uses its AWS connection (``nlpops.aws.registry``). None: boto3's default chain.
+SageMakerClientFactory = Callable[[Any], Any]
+_sagemaker_client_factory: SageMakerClientFactory | None = None
 
-def get_registry(settings: Any) -> ModelRegistry:
-    """The registry of ``settings.target``: :class:`MlflowRegistry` for ``local``."""
+
+def set_sagemaker_client_factory(factory: SageMakerClientFactory | None) -> None:
+    """Register how :func:`get_registry` builds its SageMaker client on aws (``None``: boto3 defaults)."""
+    global _sagemaker_client_factory
+    _sagemaker_client_factory = factory
+
+
+def get_registry(settings: Any, *, sagemaker_client: Any = None) -> ModelRegistry:
+    """The registry of ``settings.target``: :class:`MlflowRegistry` locally, :class:`SageMakerRegistry` on aws.
+
+    On aws the SageMaker client is ``sagemaker_client``, else the installed factory's, else
+    boto3's default credential chain in ``settings.aws_region``.
+    """
     if settings.target == "local":
         from ml.registry.mlflow_registry import MlflowRegistry
 
         artifact_root = settings.zone_uri("models", "_mlflow")
         return MlflowRegistry(settings.mlflow_tracking_uri, artifact_root)
-    raise NotImplementedError(
-        f"NLPOPS_TARGET={settings.target}: the SageMaker Model Registry client is not implemented yet; "
-        "use NLPOPS_TARGET=local (MLflow on SQLite) for training and registration"
-    )
+    if settings.target == "aws":
+        from include.aws_images import DEFAULT_VERSION, sklearn_image_uri
+        from ml.registry.sagemaker_registry import SageMakerRegistry
+
+        client = sagemaker_client
+        if client is None and _sagemaker_client_factory is not None:
+            client = _sagemaker_client_factory(settings)
+        if client is None:
+            import boto3
+
+            client = boto3.client("sagemaker", region_name=settings.aws_region)
+        return SageMakerRegistry(client, image_uri=sklearn_image_uri(settings.aws_region, DEFAULT_VERSION))
+    raise NotImplementedError(f"NLPOPS_TARGET={settings.target}: no model registry for this target")
 
 
 __all__ = [
@@ -41,4 +66,5 @@ __all__ = [
     "ModelVersion",
     "RegistryError",
     "get_registry",
+    "set_sagemaker_client_factory",
 ]

@@ -54,7 +54,24 @@ def etl_operator(
             execution_timeout=kwargs.pop("execution_timeout", timedelta(minutes=45)),
             **kwargs,
         )
-    raise _aws_missing("ETL")
+    # aws: the same script on Glue, or on EMR Serverless by NLPOPS_SPARK_BACKEND.
+    from nlpops.aws.etl import emr_serverless_etl_operator, glue_etl_operator
+
+    build = emr_serverless_etl_operator if settings.spark_backend == "emr-serverless" else glue_etl_operator
+    return build(
+        task_id=task_id,
+        profile=profile,
+        settings=settings,
+        job_module="etl.jobs.prepare_text",
+        script_args={
+            "profile_json": profile.to_json(),
+            "input_uris": input_uris,
+            "output_uri": output_uri,
+            "run_key": run_key,
+        },
+        execution_timeout=kwargs.pop("execution_timeout", timedelta(minutes=profile.aws.glue_timeout_minutes + 15)),
+        **kwargs,
+    )
 
 
 def training_operator(
@@ -82,7 +99,44 @@ def training_operator(
             ),
             **kwargs,
         )
-    raise _aws_missing("training")
+    from include.aws_images import sklearn_image_uri
+    from nlpops.aws.training import SageMakerScriptModeTrainingOperator
+
+    aws, run_seconds = profile.aws, profile.model.training_timeout_minutes * 60
+    wait_seconds = (aws.training_max_wait_minutes * 60 or 2 * run_seconds) if aws.training_spot else run_seconds
+    poll = settings.aws_poll_seconds
+    return SageMakerScriptModeTrainingOperator(
+        task_id=task_id,
+        profile_name=profile.name,
+        processed_uri=settings.zone_uri("processed", profile.name),
+        output_uri=settings.zone_uri("models", profile.name),
+        code_uri=settings.artifacts("sagemaker", "training"),
+        hyperparameters=hyperparameters,
+        lineage=lineage,
+        job_settings={
+            "image_uri": sklearn_image_uri(settings.aws_region, aws.framework_version),
+            "role_arn": settings.sagemaker_role_arn,
+            "region": settings.aws_region,
+            "kms_key_id": settings.kms_key_arn,
+            "instance_type": aws.training_instance_type,
+            "instance_count": aws.training_instance_count,
+            "volume_size_gb": aws.training_volume_gb,
+            "max_runtime_seconds": run_seconds,
+            "network_isolation": settings.sagemaker_network_isolation,
+            "spot": aws.training_spot,
+            "max_wait_seconds": wait_seconds if aws.training_spot else None,
+        },
+        job_tags={"nlpops:owner": settings.owner},
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.aws_region,
+        deferrable=True,
+        check_interval=poll,
+        # the trigger's attempts must outlast the job (provider default: 60 polls)
+        max_attempts=wait_seconds // poll + 60,
+        print_log=False,  # the job's log is in CloudWatch (/aws/sagemaker/TrainingJobs)
+        execution_timeout=kwargs.pop("execution_timeout", timedelta(seconds=wait_seconds + 30 * 60)),
+        **kwargs,
+    )
 
 
 def transform_operator(
@@ -110,4 +164,90 @@ def transform_operator(
             execution_timeout=kwargs.pop("execution_timeout", timedelta(hours=1)),
             **kwargs,
         )
-    raise _aws_missing("batch transform")
+    from include.aws_images import sklearn_image_uri
+    from nlpops.aws.transform import SageMakerBatchTransformOperator
+
+    timeout = kwargs.pop("execution_timeout", timedelta(hours=2))
+    poll = settings.aws_poll_seconds
+    return SageMakerBatchTransformOperator(
+        task_id=task_id,
+        profile_name=profile.name,
+        objects=objects,
+        model_artifact_uri=model_artifact_uri,
+        model_version=model_version,
+        output_uri=settings.zone_uri("inference-output", profile.name),
+        code_uri=settings.artifacts("sagemaker", "inference"),
+        profile_json=profile.to_json(),
+        model_settings={
+            "image_uri": sklearn_image_uri(settings.aws_region, profile.aws.framework_version),
+            "role_arn": settings.sagemaker_role_arn,
+            "region": settings.aws_region,
+            "network_isolation": settings.sagemaker_network_isolation,
+        },
+        transform_settings={
+            "kms_key_id": settings.kms_key_arn,
+            "instance_type": profile.inference.instance_type,
+            "max_payload_mb": profile.inference.max_payload_mb,
+            "max_concurrent_transforms": profile.inference.max_concurrent_transforms,
+        },
+        job_tags={"nlpops:owner": settings.owner},
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.aws_region,
+        deferrable=True,
+        check_interval=poll,
+        # the trigger's attempts must outlast the job (provider default: 60 polls)
+        max_attempts=int(timeout.total_seconds()) // poll + 60,
+        execution_timeout=timeout,
+        **kwargs,
+    )
+
+
+def results_query_operator(
+    *,
+    task_id: str,
+    profile: Profile,
+    settings: Settings,
+    published: str,
+    low_confidence: str,
+    **kwargs: Any,
+) -> BaseOperator:
+    """The results SQL (``include/sql/``): summary queries with DuckDB locally; catalog + Athena on aws.
+
+    ``published`` is the results task's return value (templated), ``low_confidence`` the
+    threshold of the low-confidence share (templated). Both implementations return
+    ``{"engine", "queries": {name: rows}}``.
+    """
+    results_uri = settings.zone_uri("results", profile.name)
+    timeout = kwargs.pop("execution_timeout", timedelta(minutes=20))
+    if settings.target == "local":
+        from nlpops.operators.results_query import LocalResultsQueryOperator
+
+        return LocalResultsQueryOperator(
+            task_id=task_id,
+            profile_name=profile.name,
+            results_uri=results_uri,
+            published=published,
+            low_confidence=low_confidence,
+            execution_timeout=timeout,
+            **kwargs,
+        )
+    from nlpops.aws.athena import AthenaResultsOperator
+
+    return AthenaResultsOperator(
+        task_id=task_id,
+        profile_name=profile.name,
+        database=settings.glue_database,
+        results_uri=results_uri,
+        processed_uri=settings.zone_uri("processed", profile.name),
+        published=published,
+        low_confidence=low_confidence,
+        kms_key_arn=settings.kms_key_arn,
+        workgroup=settings.athena_workgroup,
+        output_location=settings.athena_output(),
+        # DDL and small summaries take seconds: poll at most every 5 s, whatever the job poll interval.
+        sleep_time=min(settings.aws_poll_seconds, 5),
+        aws_conn_id=settings.aws_conn_id,
+        region_name=settings.aws_region,
+        execution_timeout=timeout,
+        **kwargs,
+    )

@@ -40,6 +40,8 @@ from botocore.exceptions import ClientError
 
 from include.naming import job_name
 from nlpops.dagkit import context_run_key
+from nlpops.links.aws import SageMakerTrainingJobConsoleLink, SageMakerTransformJobConsoleLink
+from nlpops.links.reports import TRAINING_LINKS, InputDataDocsLink, ModelOpsLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -180,6 +182,9 @@ class IdempotentSageMakerTrainingOperator(SageMakerTrainingOperator):
     """
 
     template_fields: Sequence[str] = (*SageMakerTrainingOperator.template_fields, "run_key")
+    # Console link from the job name in the result (every path: create, attach, reuse); the report
+    # links work once the task pushes nlpops.links.reports.link_targets(kind="training").
+    operator_extra_links = (SageMakerTrainingJobConsoleLink(), *TRAINING_LINKS)
 
     def __init__(
         self,
@@ -263,6 +268,12 @@ class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
     """
 
     template_fields: Sequence[str] = (*SageMakerTransformOperator.template_fields, "run_key")
+    # Replaces the provider's link, which is persisted only when a new job is started.
+    operator_extra_links = (  # type: ignore[assignment]  # the provider types it as its one link
+        SageMakerTransformJobConsoleLink(),
+        InputDataDocsLink(),
+        ModelOpsLink(),
+    )
 
     def __init__(
         self,

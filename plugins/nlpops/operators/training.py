@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from include.naming import job_name as make_job_name
 from nlpops.dagkit import context_run_key
+from nlpops.links.reports import TRAINING_LINKS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -27,6 +29,66 @@ if TYPE_CHECKING:
     from nlpops.hooks.subprocess_job import LocalJob
 
 CHANNELS = ("train", "validation", "test")
+
+
+def script_mode_job(
+    *,
+    name: str,
+    job_dir: Path,
+    hyperparameters: Mapping[str, str],
+    entry: Sequence[str],
+    args: Sequence[str] | None = None,
+    cwd: Path | None = None,
+    timeout_seconds: float | None = None,
+    logger: Any = None,
+) -> LocalJob:
+    """A child process laid out as SageMaker runs a training container, ready to ``run()``.
+
+    ``job_dir`` mirrors ``/opt/ml``: the channels must already be in ``input/data/<channel>/``;
+    this writes ``input/config/{hyperparameters,inputdataconfig}.json``, creates ``model/`` and
+    ``output/data/`` and sets the ``SM_*`` variables. The command is ``python <entry> <args>``
+    (``args`` default: ``--key value`` per hyper-parameter). The local operator and the tests'
+    SageMaker service player both run training through here.
+    """
+    import os
+
+    from nlpops.hooks.subprocess_job import LocalJob
+
+    input_dir, model_dir, output_dir = job_dir / "input", job_dir / "model", job_dir / "output"
+    for d in (input_dir / "config", input_dir / "data", model_dir, output_dir / "data"):
+        d.mkdir(parents=True, exist_ok=True)
+    hp_strings = dict(hyperparameters)
+    (input_dir / "config" / "hyperparameters.json").write_text(json.dumps(hp_strings, indent=2), encoding="utf-8")
+    channels = [c for c in CHANNELS if (input_dir / "data" / c).is_dir()]
+    (input_dir / "config" / "inputdataconfig.json").write_text(
+        json.dumps({c: {"ContentType": "application/x-parquet"} for c in channels}), encoding="utf-8"
+    )
+    if args is None:
+        args = [part for key, value in hp_strings.items() for part in (f"--{key}", value)]
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        SM_MODEL_DIR=str(model_dir),
+        SM_OUTPUT_DATA_DIR=str(output_dir / "data"),
+        SM_OUTPUT_DIR=str(output_dir),
+        SM_INPUT_DIR=str(input_dir),
+        SM_INPUT_CONFIG_DIR=str(input_dir / "config"),
+        SM_CHANNELS=json.dumps(channels),
+        SM_HPS=json.dumps(hp_strings),
+        SM_CURRENT_HOST="algo-1",
+        SM_HOSTS=json.dumps(["algo-1"]),
+        SM_TRAINING_JOB_NAME=name,
+    )
+    for channel in channels:
+        env[f"SM_CHANNEL_{channel.upper()}"] = str(input_dir / "data" / channel)
+    return LocalJob(
+        name=name,
+        cmd=[sys.executable, *entry, *args],
+        env=env,
+        cwd=str(cwd or job_dir),
+        timeout_seconds=timeout_seconds,
+        **({"logger": logger} if logger is not None else {}),
+    )
 
 
 class LocalTrainingOperator(BaseOperator):
@@ -47,6 +109,8 @@ class LocalTrainingOperator(BaseOperator):
     template_fields: Sequence[str] = ("processed_uri", "hyperparameters", "lineage")
     template_fields_renderers = {"hyperparameters": "json", "lineage": "json"}
     ui_color = "#8ecae6"
+    # Evaluation report and Model Ops page, resolved from the XCom pushed at the start of execute.
+    operator_extra_links = TRAINING_LINKS
 
     def __init__(
         self,
@@ -75,17 +139,17 @@ class LocalTrainingOperator(BaseOperator):
         return make_job_name(self.dag_id, self.task_id, context_run_key(context))
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import os
         import shutil
         from pathlib import Path
 
         from include import lake
         from ml.artefact import ARCHIVE, pack_model_dir
         from ml.data import stage_channels
-        from nlpops.hooks.subprocess_job import LocalJob
+        from nlpops.aws.sagemaker_config import hyperparameter_strings
 
         name = self.job_name(context)
         job_uri = lake.join(self.output_uri, name)
+        self._push_link_targets(context, name)
         if not job_uri.startswith("file://"):
             raise ValueError(
                 f"LocalTrainingOperator needs a file:// lake (got {job_uri}); "
@@ -96,47 +160,25 @@ class LocalTrainingOperator(BaseOperator):
             # A previous try of this same run: its directory is replaced, never kept beside the new one.
             self.log.info("removing the previous attempt's job directory %s", job_dir)
             shutil.rmtree(job_dir)
-        input_dir, model_dir, output_dir = job_dir / "input", job_dir / "model", job_dir / "output"
-        for d in (input_dir / "config", model_dir, output_dir / "data"):
-            d.mkdir(parents=True, exist_ok=True)
-
-        staged = stage_channels(self.processed_uri, input_dir / "data", splits=CHANNELS)
+        staged = stage_channels(self.processed_uri, job_dir / "input" / "data", splits=CHANNELS)
         self.log.info("staged channels %s from runs %s", staged["rows_per_split"], staged["run_keys"])
         lineage = {**self.lineage, **staged, "job_name": name}
-        hps = {**self.hyperparameters, "lineage": lineage}
-        hp_strings = {k: v if isinstance(v, str) else json.dumps(v) for k, v in hps.items()}
-        (input_dir / "config" / "hyperparameters.json").write_text(json.dumps(hp_strings, indent=2), encoding="utf-8")
-        channels = [c for c in CHANNELS if (input_dir / "data" / c).is_dir()]
-        (input_dir / "config" / "inputdataconfig.json").write_text(
-            json.dumps({c: {"ContentType": "application/x-parquet"} for c in channels}), encoding="utf-8"
-        )
-
-        cmd = [sys.executable, "-m", self.entry_module]
-        for key, value in hp_strings.items():
-            cmd += [f"--{key}", value]
-        env = dict(
-            os.environ,
-            PYTHONUNBUFFERED="1",
-            SM_MODEL_DIR=str(model_dir),
-            SM_OUTPUT_DATA_DIR=str(output_dir / "data"),
-            SM_OUTPUT_DIR=str(output_dir),
-            SM_INPUT_DIR=str(input_dir),
-            SM_INPUT_CONFIG_DIR=str(input_dir / "config"),
-            SM_CHANNELS=json.dumps(channels),
-            SM_HPS=json.dumps(hp_strings),
-            SM_CURRENT_HOST="algo-1",
-            SM_HOSTS=json.dumps(["algo-1"]),
-            SM_TRAINING_JOB_NAME=name,
-        )
-        for channel in channels:
-            env[f"SM_CHANNEL_{channel.upper()}"] = str(input_dir / "data" / channel)
+        hp_strings = hyperparameter_strings({**self.hyperparameters, "lineage": lineage})
         timeout = self._timeout()
-        self._job = LocalJob(name=name, cmd=cmd, env=env, cwd=str(job_dir), timeout_seconds=timeout, logger=self.log)
+        self._job = script_mode_job(
+            name=name,
+            job_dir=job_dir,
+            hyperparameters=hp_strings,
+            entry=["-m", self.entry_module],
+            timeout_seconds=timeout,
+            logger=self.log,
+        )
         self._job.run()
 
+        output_dir = job_dir / "output"
         archive = output_dir / ARCHIVE
         tmp = output_dir / f".{ARCHIVE}.tmp"
-        pack_model_dir(model_dir, tmp)
+        pack_model_dir(job_dir / "model", tmp)
         tmp.replace(archive)  # atomic: readers never see half an archive
         metrics_file = output_dir / "data" / "metrics.json"
         metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else {}
@@ -162,6 +204,14 @@ class LocalTrainingOperator(BaseOperator):
             "metrics": metrics,
             "lineage": lineage,
         }
+
+    def _push_link_targets(self, context: Context, name: str) -> None:
+        """What the extra links need (the evaluation report of this job), pushed before the job runs."""
+        from include.settings import get_settings
+        from nlpops.links.reports import link_targets, push_link_targets
+
+        targets = link_targets(settings=get_settings(), profile=self.profile_name, job_name=name, kind="training")
+        push_link_targets(context, targets)
 
     def _timeout(self) -> float:
         if self.job_timeout is not None:

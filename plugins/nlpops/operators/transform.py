@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 
 from include.naming import job_name as make_job_name
 from nlpops.dagkit import context_run_key
+from nlpops.links.reports import TRANSFORM_LINKS
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -43,6 +44,8 @@ class LocalBatchTransformOperator(BaseOperator):
     template_fields: Sequence[str] = ("objects", "model_artifact_uri", "model_version", "output_uri")
     template_fields_renderers = {"objects": "json"}
     ui_color = "#90be6d"
+    # Output summary, input Data Docs and Model Ops page, from the XCom pushed at the start of execute.
+    operator_extra_links = TRANSFORM_LINKS
 
     def __init__(
         self,
@@ -82,11 +85,22 @@ class LocalBatchTransformOperator(BaseOperator):
         from include.profiles import get_profile
         from include.settings import get_settings
         from ml.transform import BatchTransform, prepare_model_dir
+        from nlpops.links.reports import link_targets, push_link_targets
 
         settings = get_settings()
         profile = get_profile(self.profile_name, settings)
         objects = json.loads(self.objects) if isinstance(self.objects, str) else list(self.objects or [])
         name = self.job_name(context)
+        push_link_targets(
+            context,
+            link_targets(
+                settings=settings,
+                profile=self.profile_name,
+                job_name=name,
+                run_key=context_run_key(context),
+                kind="transform",
+            ),
+        )
         base = self.output_uri or settings.zone_uri("inference-output", self.profile_name)
         job_uri = lake.join(base, name)
         payload = self.max_payload_mb or profile.inference.max_payload_mb

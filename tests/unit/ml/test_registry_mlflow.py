@@ -74,5 +74,8 @@ def test_get_registry_by_target(tmp_path: Path) -> None:
     from ml.registry import get_registry
 
     aws = load_settings({"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": "s3://bucket", "AIRFLOW_HOME": str(tmp_path)})
-    with pytest.raises(NotImplementedError, match="NLPOPS_TARGET=aws"):
-        get_registry(aws)
+    from ml.registry.sagemaker_registry import SageMakerRegistry
+
+    client = object()  # the registry only keeps its boto3 client until a call is made
+    registry = get_registry(aws, sagemaker_client=client)
+    assert isinstance(registry, SageMakerRegistry) and registry.client is client

@@ -272,7 +272,7 @@ def test_deadline_is_left_off_only_inside_airflow_dags_test(argv, supported):
 
 
 def test_train_dag_under_dags_test_has_no_deadline(env_settings: Path, monkeypatch):
-    """apache/airflow#73428: `dags test` of a DAG with a deadline exits 1, so that process gets none."""
+    """Airflow 3.3.2: `dags test` of a DAG with a deadline exits 1, so that process gets none."""
     monkeypatch.setattr("sys.argv", ["airflow", "dags", "test", "amazon_polarity_train"])
     dag = _load_dag_module("train", monkeypatch).amazon_polarity_train
     assert not dag.deadline
