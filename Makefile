@@ -74,7 +74,7 @@ e2e: check-java
 	$(BIN)/pytest -m e2e -q
 
 test: lint typecheck check-java iac-tools browser-deps
-	$(BIN)/pytest -q --timeout=1200
+	$(BIN)/pytest -q --timeout=1200 --durations=30
 
 # fastText is a baseline of the quality benchmark only: pinned here, not in requirements.txt
 bench: check-java

@@ -87,4 +87,20 @@ def sklearn_image_uri(region: str, version: str = DEFAULT_VERSION) -> str:
     return f"{account}.dkr.ecr.{region}.{_dns_suffix(region)}/{REPOSITORY}:{version}-cpu-py3"
 
 
-__all__ = ["DEFAULT_VERSION", "SKLEARN_REGISTRIES", "SUPPORTED_VERSIONS", "UnknownImageError", "sklearn_image_uri"]
+def sagemaker_image_uri(region: str, version: str = DEFAULT_VERSION, override: str = "") -> str:
+    """The image SageMaker runs: ``override`` (``NLPOPS_SAGEMAKER_IMAGE_URI``) when set, else the framework image.
+
+    The framework images ship older Python and scikit-learn than the project pins, so a
+    production account builds the project image (see the README) and sets the override.
+    """
+    return override or sklearn_image_uri(region, version)
+
+
+__all__ = [
+    "DEFAULT_VERSION",
+    "SKLEARN_REGISTRIES",
+    "SUPPORTED_VERSIONS",
+    "UnknownImageError",
+    "sagemaker_image_uri",
+    "sklearn_image_uri",
+]

@@ -87,6 +87,8 @@ class Settings:
     kms_key_arn: str = ""
     #: the role SageMaker jobs and models run as (SageMakerExecutionRoleArn).
     sagemaker_role_arn: str = ""
+    #: A project image (ECR URI) instead of the scikit-learn framework image, for training and serving.
+    sagemaker_image_uri: str = ""
     #: isolate SageMaker containers from the network (code and dependencies must then ship in the artefact).
     sagemaker_network_isolation: bool = False
     #: where code packages are uploaded (source archives); default ``s3://<lake bucket>-artifacts``.
@@ -189,6 +191,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         lake_layout=env.get("NLPOPS_LAKE_LAYOUT", "prefixes").strip().lower() or "prefixes",
         kms_key_arn=env.get("NLPOPS_KMS_KEY_ARN", "").strip(),
         sagemaker_role_arn=env.get("NLPOPS_SAGEMAKER_ROLE_ARN", "").strip(),
+        sagemaker_image_uri=env.get("NLPOPS_SAGEMAKER_IMAGE_URI", "").strip(),
         sagemaker_network_isolation=_env_bool(env, "NLPOPS_SAGEMAKER_NETWORK_ISOLATION", False),
         artifacts_uri=env.get("NLPOPS_ARTIFACTS_URI", "").strip(),
         aws_poll_seconds=_env_int(env, "NLPOPS_AWS_POLL_SECONDS", 30, minimum=1),

@@ -41,7 +41,7 @@ def get_registry(settings: Any, *, sagemaker_client: Any = None) -> ModelRegistr
         artifact_root = settings.zone_uri("models", "_mlflow")
         return MlflowRegistry(settings.mlflow_tracking_uri, artifact_root)
     if settings.target == "aws":
-        from include.aws_images import DEFAULT_VERSION, sklearn_image_uri
+        from include.aws_images import DEFAULT_VERSION, sagemaker_image_uri
         from ml.registry.sagemaker_registry import SageMakerRegistry
 
         client = sagemaker_client
@@ -51,7 +51,10 @@ def get_registry(settings: Any, *, sagemaker_client: Any = None) -> ModelRegistr
             import boto3
 
             client = boto3.client("sagemaker", region_name=settings.aws_region)
-        return SageMakerRegistry(client, image_uri=sklearn_image_uri(settings.aws_region, DEFAULT_VERSION))
+        return SageMakerRegistry(
+            client,
+            image_uri=sagemaker_image_uri(settings.aws_region, DEFAULT_VERSION, settings.sagemaker_image_uri),
+        )
     raise NotImplementedError(f"NLPOPS_TARGET={settings.target}: no model registry for this target")
 
 

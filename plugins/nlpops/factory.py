@@ -37,7 +37,7 @@ def etl_operator(
     run_key: str,
     **kwargs: Any,
 ) -> BaseOperator:
-    """The Spark ETL (``etl/jobs/prepare_text.py``): local subprocess or Glue."""
+    """The Spark ETL (``etl/jobs/prepare_text.py``): local subprocess, Glue, or EMR Serverless (by setting)."""
     if settings.target == "local":
         from nlpops.operators.spark_job import LocalSparkJobOperator
 
@@ -99,7 +99,7 @@ def training_operator(
             ),
             **kwargs,
         )
-    from include.aws_images import sklearn_image_uri
+    from include.aws_images import sagemaker_image_uri
     from nlpops.aws.training import SageMakerScriptModeTrainingOperator
 
     aws, run_seconds = profile.aws, profile.model.training_timeout_minutes * 60
@@ -114,7 +114,7 @@ def training_operator(
         hyperparameters=hyperparameters,
         lineage=lineage,
         job_settings={
-            "image_uri": sklearn_image_uri(settings.aws_region, aws.framework_version),
+            "image_uri": sagemaker_image_uri(settings.aws_region, aws.framework_version, settings.sagemaker_image_uri),
             "role_arn": settings.sagemaker_role_arn,
             "region": settings.aws_region,
             "kms_key_id": settings.kms_key_arn,
@@ -164,7 +164,7 @@ def transform_operator(
             execution_timeout=kwargs.pop("execution_timeout", timedelta(hours=1)),
             **kwargs,
         )
-    from include.aws_images import sklearn_image_uri
+    from include.aws_images import sagemaker_image_uri
     from nlpops.aws.transform import SageMakerBatchTransformOperator
 
     timeout = kwargs.pop("execution_timeout", timedelta(hours=2))
@@ -179,7 +179,9 @@ def transform_operator(
         code_uri=settings.artifacts("sagemaker", "inference"),
         profile_json=profile.to_json(),
         model_settings={
-            "image_uri": sklearn_image_uri(settings.aws_region, profile.aws.framework_version),
+            "image_uri": sagemaker_image_uri(
+                settings.aws_region, profile.aws.framework_version, settings.sagemaker_image_uri
+            ),
             "role_arn": settings.sagemaker_role_arn,
             "region": settings.aws_region,
             "network_isolation": settings.sagemaker_network_isolation,

@@ -39,3 +39,13 @@ def test_unknown_region_and_version_say_what_to_do():
         sklearn_image_uri("mars-north-1")
     with pytest.raises(UnknownImageError, match=r"'0\.18'.*aws.framework_version"):
         sklearn_image_uri("us-east-1", "0.18")
+
+
+def test_a_project_image_overrides_the_framework_image():
+    from include.aws_images import sagemaker_image_uri
+    from include.settings import load_settings
+
+    ecr = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/nlpops:1"
+    assert sagemaker_image_uri("eu-west-1", override=ecr) == ecr
+    assert sagemaker_image_uri("eu-west-1") == sklearn_image_uri("eu-west-1")
+    assert load_settings({"NLPOPS_SAGEMAKER_IMAGE_URI": f" {ecr} "}).sagemaker_image_uri == ecr
