@@ -509,7 +509,10 @@ def test_outputs_give_settings_that_match_the_stack(layout):
     settings_outputs = {
         o["Description"]: o["Value"] for o in outputs.values() if o["Description"].startswith("NLPOPS_")
     }
-    assert len(settings_outputs) == len(outputs) - 1  # all but the Airflow role (a connection, not a setting)
+    # all but the Airflow role (a connection, not a setting) and the stand-alone Glue job
+    assert len(settings_outputs) == len(outputs) - 2
+    settings_source = (ROOT / "include" / "settings.py").read_text()
+    assert [n for n in settings_outputs if f'"{n}"' not in settings_source] == []  # every Output feeds a real setting
     env = {name: with_examples(resolve(value, per_zone=per_zone)) for name, value in settings_outputs.items()}
     env.update(NLPOPS_TARGET="aws", NLPOPS_LAKE_LAYOUT=layout)  # the layout Output is the parameter
     s = load_settings(env)
@@ -520,6 +523,7 @@ def test_outputs_give_settings_that_match_the_stack(layout):
     assert s.kms_key_arn == EXAMPLE["${LakeKeyArn}"]
     assert s.sagemaker_role_arn == EXAMPLE["${SageMakerExecutionRoleArn}"]
     assert s.sns_topic_arn == EXAMPLE["${NotificationTopicArn}"]
+    assert s.glue_role_arn.endswith("nlpops-glue-job") and s.emr_role_arn.endswith("nlpops-emr-serverless-job")
     assert (s.athena_workgroup, s.glue_database) == ("nlpops", "nlpops")
 
 
