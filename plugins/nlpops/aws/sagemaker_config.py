@@ -133,15 +133,8 @@ def build_sourcedir(root: Path = PROJECT_ROOT, packages: Iterable[str] = SOURCE_
     members: list[tuple[str, bytes]] = [(ENTRY_POINT, (root / ENTRY_SOURCE).read_bytes())]
     members += [(name, path.read_bytes()) for name, path in _source_files(root, packages)]
     members.append(("requirements.txt", ("\n".join(REQUIREMENTS) + "\n").encode()))
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in sorted(members):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0  # reproducible: the same code gives the same bytes, hence the same key
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    # reproducible: the same code gives the same bytes, hence the same content-hash key
+    return _tar_gz(members)
 
 
 def sourcedir_name(archive: bytes) -> str:
