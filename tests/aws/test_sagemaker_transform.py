@@ -388,3 +388,40 @@ def test_job_seconds_from_the_provider_serialized_times():
     assert _seconds_between(start, end) == 61.5
     assert _seconds_between("2026-03-01T02:00:00+00:00", "2026-03-01T02:00:10+00:00") == 10.0
     assert _seconds_between(start, None) is None
+
+
+def test_a_killed_transform_task_is_re_attached_on_retry_never_a_second_job(aws_env, context, moto_server, tmp_path):
+    """The worker dies mid-job (no on_kill); the retry finds the running job, waits, one CreateTransformJob."""
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    from airflow.sdk.exceptions import TaskDeferred
+    from players.sagemaker_transform import SageMakerTransformPlayer
+    from test_sagemaker_transform_player import Harness
+
+    player = SageMakerTransformPlayer(Harness(moto_server, tmp_path))
+    player.install()
+    real = SageMakerHook.create_transform_job
+    try:
+        with (
+            mock.patch.object(SageMakerHook, "create_transform_job", autospec=True, side_effect=real) as create,
+            player.hold(),
+        ):
+            with pytest.raises(TaskDeferred) as first:
+                _operator(aws_env).execute(context)
+            name = first.value.trigger.job_name
+            sm = boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_server)
+            assert sm.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "InProgress"
+            retry = _operator(aws_env)
+            with pytest.raises(TaskDeferred) as attached:
+                retry.execute(context)
+            assert attached.value.trigger.job_name == name
+        player.wait_all(180)
+        result = retry.execute_complete(context, {"status": "success", "job_name": name})
+    finally:
+        player.uninstall()
+    assert create.call_count == 1
+    assert result["job_name"] == name and result["Transform"]["TransformJobStatus"] == "Completed"
+    out = aws_env["s3"].list_objects_v2(Bucket=LAKE, Prefix=f"inference-output/amazon_polarity/{name}/")
+    assert sorted(o["Key"].rsplit("/", 1)[-1] for o in out.get("Contents", [])) == [
+        "batch-1.csv.jsonl.out",
+        "batch-2.csv.jsonl.out",
+    ]
