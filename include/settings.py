@@ -59,6 +59,19 @@ def _env_int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> 
     return value
 
 
+def _env_float(env: dict[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a deployment. Build with :func:`get_settings`."""
@@ -110,6 +123,24 @@ class Settings:
     #: EMR Serverless application (Spark) and job execution role; needed when NLPOPS_SPARK_BACKEND=emr-serverless.
     emr_application_id: str = ""
     emr_role_arn: str = ""
+    # --- real-time serving (`make serve`, ml/serving) ---
+    #: the profile whose champion `make serve` serves; empty = the only profile with a champion.
+    serving_profile: str = ""
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 8090
+    #: file with the accepted tokens (``<caller> <token>`` per line, or one bare token).
+    serving_token_file: str = ""
+    #: a single accepted token (caller ``default``); prefer the file or the Airflow connection.
+    serving_token: str = ""
+    #: Airflow connection (login = caller, password = token) read by `make serve` when no file/token is set.
+    serving_conn_id: str = "nlpops_serving"
+    #: request bodies above this many bytes get 413 (SageMaker real-time's limit is 6 MB).
+    serving_max_body_bytes: int = 6 * 1024 * 1024
+    #: seconds between polls of the registry's champion alias (hot swap).
+    serving_poll_seconds: float = 5.0
+    # --- results in PostgreSQL (optional) ---
+    #: Airflow Postgres connection the publish task loads results and drift decisions into; empty = off.
+    results_postgres_conn_id: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -203,6 +234,15 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         glue_security_configuration=env.get("NLPOPS_GLUE_SECURITY_CONFIGURATION", "nlpops-kms").strip(),
         emr_application_id=env.get("NLPOPS_EMR_APPLICATION_ID", "").strip(),
         emr_role_arn=env.get("NLPOPS_EMR_ROLE_ARN", "").strip(),
+        serving_profile=env.get("NLPOPS_SERVING_PROFILE", "").strip(),
+        serving_host=env.get("NLPOPS_SERVING_HOST", "127.0.0.1").strip() or "127.0.0.1",
+        serving_port=_env_int(env, "NLPOPS_SERVING_PORT", 8090, minimum=1),
+        serving_token_file=env.get("NLPOPS_SERVING_TOKEN_FILE", "").strip(),
+        serving_token=env.get("NLPOPS_SERVING_TOKEN", "").strip(),
+        serving_conn_id=env.get("NLPOPS_SERVING_CONN_ID", "nlpops_serving").strip(),
+        serving_max_body_bytes=_env_int(env, "NLPOPS_SERVING_MAX_BODY_BYTES", 6 * 1024 * 1024, minimum=1),
+        serving_poll_seconds=_env_float(env, "NLPOPS_SERVING_POLL_SECONDS", 5.0, minimum=0.05),
+        results_postgres_conn_id=env.get("NLPOPS_RESULTS_POSTGRES_CONN_ID", "").strip(),
     )
 
 
