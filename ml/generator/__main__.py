@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--label-prior-shift", type=_unit, default=0.0, help="skew of the class priors towards the rarest class"
     )
     p.add_argument("--new-topic", type=_unit, default=0.0, help="share of documents about a topic unseen in training")
+    p.add_argument(
+        "--new-category",
+        type=_unit,
+        default=0.0,
+        help="share of documents of a class that did not exist in training (ml/generator/new_category.py)",
+    )
     return p
 
 
@@ -72,7 +78,7 @@ def _file_targets(out: str, files: int, seed: int, profile: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    manual = any((args.vocab_shift, args.length_shift, args.label_prior_shift, args.new_topic))
+    manual = any((args.vocab_shift, args.length_shift, args.label_prior_shift, args.new_topic, args.new_category))
     if args.magnitude is not None and manual:
         print("error: use either --magnitude or the single knobs, not both", file=sys.stderr)
         return 2
@@ -80,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.magnitude is not None:
             knobs = DriftKnobs.from_magnitude(args.magnitude)
         else:
-            knobs = DriftKnobs(args.vocab_shift, args.length_shift, args.label_prior_shift, args.new_topic)
+            knobs = DriftKnobs(
+                args.vocab_shift, args.length_shift, args.label_prior_shift, args.new_topic, args.new_category
+            )
         if args.dirty:
             if "://" in args.out and not args.out.startswith("file://"):
                 raise GeneratorError("--dirty writes a local directory (symlinks): use a path or a file:// URI")

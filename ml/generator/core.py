@@ -10,7 +10,7 @@ import time
 import uuid
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +20,7 @@ import numpy as np
 from include.profiles import Profile, get_profile
 from ml.generator.knobs import DriftKnobs
 from ml.generator.layouts import Block, GeneratorError, Layout, layout_for
+from ml.generator.new_category import new_category_for
 from ml.generator.text import TextModel
 
 #: Rows drawn from one random stream. Fixed, so the bytes never depend on ``chunk_rows``.
@@ -40,6 +41,7 @@ class GenerationStats:
     target: str = ""
     class_counts: dict[str, int] = field(default_factory=dict)  # by written label (canonical class)
     noisy_labels: int = 0  # rows whose written label differs from the class the text was made from
+    new_category: str | None = None  # name of the new category written (DriftKnobs.new_category > 0)
     priors: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -58,6 +60,7 @@ class GenerationStats:
             "target": self.target,
             "class_counts": self.class_counts,
             "noisy_labels": self.noisy_labels,
+            "new_category": self.new_category,
             "priors": self.priors,
         }
 
@@ -199,7 +202,8 @@ def iter_blocks(
     classes = profile.classes
     label_of = {cls: raw for raw, cls in reversed(list(profile.labels.items()))}  # first raw value per class
     raw_of = [label_of[c] for c in classes]
-    model = TextModel(layout.domain, [layout.group_of(c) for c in classes])
+    new_cat = new_category_for(layout.domain.name) if knobs.new_category > 0 else None
+    model = TextModel(layout.domain, [layout.group_of(c) for c in classes], new_cat)
     k = len(classes)
     base_active = np.flatnonzero(priors > 0)
     drifted = shift_priors(priors, knobs.label_prior_shift)
@@ -217,16 +221,23 @@ def iter_blocks(
             label_cls = np.where(flip & (pos_in_active[true_cls] >= 0), other, true_cls)
         else:
             label_cls = true_cls
-        texts, titles = model.compose(true_cls, rng, knobs, titles=layout.titles)
+        # Drawn from a stream of its own, so the knob at 0 leaves every other draw (and byte) as it was.
+        cat_rng = np.random.default_rng(_seed_sequence(seed, f"{profile.name}:new_category", b))
+        newcat = cat_rng.random(n) < knobs.new_category
+        texts, titles = model.compose(true_cls, rng, knobs, titles=layout.titles, new_category=newcat)
+        raw_labels = [raw_of[c] for c in label_cls.tolist()]
+        if new_cat is not None:
+            raw_labels = [new_cat.name if m else r for r, m in zip(raw_labels, newcat.tolist(), strict=True)]
         block = Block(
             rng=rng,
             start=start,
             classes=classes,
             true_cls=true_cls,
             label_cls=label_cls,
-            raw_labels=[raw_of[c] for c in label_cls.tolist()],
+            raw_labels=raw_labels,
             texts=texts,
             titles=titles,
+            new_category=newcat,
         )
         yield block
 
@@ -244,6 +255,7 @@ def generate(
     variant: str | None = None,
     chunk_rows: int = 50_000,
     compress: bool | None = None,
+    truth_out: Any = None,
 ) -> GenerationStats:
     """Write ``rows`` synthetic records of ``profile`` in its exact raw format to ``out``.
 
@@ -255,6 +267,9 @@ def generate(
     is swapped for another valid label. ``class_weights`` overrides the class priors
     (mapping by class or raw label, or a sequence in profile class order). ``variant``
     picks an export layout (cfpb_complaints: classic | complaints | complaints_unzip).
+    ``truth_out`` (stream, path or URI), when given, receives one line per row with the class
+    the text was generated from (the new category's name for its rows): ground truth for
+    tests of unlabelled batches.
     """
     prof = resolve_profile(profile)
     if rows < 0:
@@ -279,7 +294,8 @@ def generate(
         },
     )
     started = time.perf_counter()
-    with open_output(out, compress) as (stream, counter, name, gz):
+    truth_ctx = open_output(truth_out, False) if truth_out is not None else nullcontext(None)
+    with open_output(out, compress) as (stream, counter, name, gz), truth_ctx as truth:
         stats.target, stats.compressed = name, gz
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator=layout.lineterminator, quoting=layout.quoting)
@@ -295,10 +311,22 @@ def generate(
                 buf.truncate()
                 writer.writerows(zip(*(c[lo : lo + chunk_rows] for c in cols), strict=True))
                 stream.write(buf.getvalue().encode("utf-8"))
-            counts = np.bincount(block.label_cls, minlength=len(prof.classes))
+            newcat = block.new_category if block.new_category is not None else np.zeros(block.n, dtype=bool)
+            counts = np.bincount(block.label_cls[~newcat], minlength=len(prof.classes))
             for cls, cnt in zip(prof.classes, counts.tolist(), strict=True):
                 stats.class_counts[cls] += cnt
-            stats.noisy_labels += int((block.label_cls != block.true_cls).sum())
+            if newcat.any():
+                stats.new_category = new_category_for(layout.domain.name).name
+                stats.class_counts[stats.new_category] = stats.class_counts.get(stats.new_category, 0) + int(
+                    newcat.sum()
+                )
+            stats.noisy_labels += int(((block.label_cls != block.true_cls) & ~newcat).sum())
+            if truth is not None:
+                cat = stats.new_category or ""
+                lines = [
+                    cat if m else prof.classes[c] for c, m in zip(block.true_cls.tolist(), newcat.tolist(), strict=True)
+                ]
+                truth[0].write(("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
     stats.bytes_written = counter.count
     stats.seconds = time.perf_counter() - started
     return stats

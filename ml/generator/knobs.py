@@ -20,13 +20,16 @@ class DriftKnobs:
     * ``label_prior_shift``: class priors move towards the rarest class
       (``(1 - s) * prior + s * onehot(rarest)``);
     * ``new_topic``: share of documents about a topic absent from training (new nouns
-      and aspects, the label still carried by the usual sentiment/issue phrases).
+      and aspects, the label still carried by the usual sentiment/issue phrases);
+    * ``new_category``: share of documents of a class that did not exist in training, with
+      its own vocabulary (``ml.generator.new_category``); not part of the magnitude axis.
     """
 
     vocab_shift: float = 0.0
     length_shift: float = 0.0
     label_prior_shift: float = 0.0
     new_topic: float = 0.0
+    new_category: float = 0.0
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():

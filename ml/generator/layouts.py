@@ -43,6 +43,8 @@ class Block:
     raw_labels: list[str]  # raw label values written
     texts: list[str]
     titles: list[str]
+    # documents of the generator's new category (DriftKnobs.new_category); their raw label is its name
+    new_category: np.ndarray | None = None
 
     @property
     def n(self) -> int:
