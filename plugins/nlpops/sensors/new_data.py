@@ -7,7 +7,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    TaskDeferralError,
+    TaskDeferralTimeout,
+)
 
 from include.lake import ObjectInfo
 from nlpops.ledger import DEFAULT_PATTERNS, find_new_objects
@@ -15,6 +21,10 @@ from nlpops.triggers.new_data import NewDataTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+class NewDataSensorError(AirflowException):
+    """The wait for new data broke (listing or ledger error, crashed trigger, bad event): the task fails."""
 
 
 class NewDataSensor(BaseSensorOperator):
@@ -31,8 +41,12 @@ class NewDataSensor(BaseSensorOperator):
     sensor's ``timeout``. With ``deferrable=False`` the same scan runs in ``poke``.
     On timeout the task fails with ``AirflowSensorTimeout``, or is skipped when
     ``soft_fail=True`` (in both modes; Airflow's sensor base turns the trigger timeout
-    into a sensor timeout). Note that, as for every Airflow sensor, ``soft_fail`` also
-    skips on a trigger error.
+    into a sensor timeout). Only the timeout skips: any other error (a trigger error
+    event such as S3 AccessDenied or an unreadable ledger, a crashed trigger, a malformed
+    event) raises :class:`NewDataSensorError` and fails the task, so it retries and its
+    failure is notified. (Airflow's sensor base alone would turn every ``AirflowException``
+    of a resumed sensor into SKIPPED when ``soft_fail=True``; :meth:`resume_execution`
+    undoes that for everything but the timeout.)
 
     :param prefix_uri: lake prefix to watch, recursively (templated).
     :param ledger_uri: the ledger of this prefix, ``settings.zone_uri("ledger", profile, zone)`` (templated).
@@ -137,20 +151,45 @@ class NewDataSensor(BaseSensorOperator):
             timeout=timedelta(seconds=self.timeout),
         )
 
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Resume after the deferral: skip (``soft_fail``) only on the wait timeout, fail on anything else.
+
+        Airflow's sensor base converts the deferral timeout into ``AirflowSensorTimeout`` and,
+        with ``soft_fail``/``never_fail``, turns *every* ``AirflowException`` into a skip. Here
+        a skip whose cause is not the timeout (or a deliberate skip) is turned back into
+        :class:`NewDataSensorError`, so a broken listing never passes for "nothing new".
+        """
+        try:
+            return super().resume_execution(next_method, next_kwargs, context)
+        except AirflowSkipException as skip:
+            cause = skip.__cause__
+            if cause is None or isinstance(cause, (AirflowSensorTimeout, TaskDeferralTimeout, AirflowSkipException)):
+                raise
+            if isinstance(cause, NewDataSensorError):
+                raise cause from cause.__cause__
+            raise NewDataSensorError(
+                f"{self.task_id}: the wait for new data under {self.prefix_uri} failed: {type(cause).__name__}: {cause}"
+            ) from cause
+        except TaskDeferralError as exc:
+            raise NewDataSensorError(f"{self.task_id}: the trigger for {self.prefix_uri} crashed: {exc}") from exc
+
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Resume after the trigger fired: raise on an error event, else return the manifest (XCom)."""
+        """Resume after the trigger fired: fail on an error event, else return the manifest (XCom)."""
         if not event:
-            raise AirflowException(f"{self.task_id}: the trigger for {self.prefix_uri} ended without an event")
+            raise NewDataSensorError(f"{self.task_id}: the trigger for {self.prefix_uri} ended without an event")
         status = event.get("status")
         if status == "error":
-            raise AirflowException(f"{self.task_id}: {event.get('message', 'unknown trigger error')}")
+            raise NewDataSensorError(f"{self.task_id}: {event.get('message', 'unknown trigger error')}")
         if status != "success":
-            raise AirflowException(f"{self.task_id}: unexpected trigger event status {status!r}: {event!r}")
+            raise NewDataSensorError(f"{self.task_id}: unexpected trigger event status {status!r}: {event!r}")
         objects = event.get("objects") or []
         if not objects:
-            raise AirflowException(f"{self.task_id}: the trigger reported success with no objects: {event!r}")
+            raise NewDataSensorError(f"{self.task_id}: the trigger reported success with no objects: {event!r}")
         # Re-parse so a malformed event fails here, not in the downstream validation task.
-        manifest = [ObjectInfo.from_dict(dict(o)).to_dict() for o in objects]
+        try:
+            manifest = [ObjectInfo.from_dict(dict(o)).to_dict() for o in objects]
+        except (TypeError, ValueError) as exc:
+            raise NewDataSensorError(f"{self.task_id}: malformed object in the trigger event: {exc}") from exc
         self.log.info("%d new object(s) under %s", len(manifest), event.get("prefix_uri", self.prefix_uri))
         return manifest
 

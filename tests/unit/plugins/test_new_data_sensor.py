@@ -180,3 +180,67 @@ def test_resume_runs_execute_complete(raw: tuple[Path, str, str], lake: str) -> 
     objects = [o.to_dict() for o in lakefs.list_objects(raw[1])]
     event = {"status": "success", "objects": objects, "prefix_uri": raw[1]}
     assert sensor(raw, lake).resume_execution("execute_complete", {"event": event}, CONTEXT) == objects
+
+
+def dag_sensor(lake: str) -> NewDataSensor:
+    """The sensor exactly as the ingest DAG builds it (``soft_fail=True``, deferrable)."""
+    from include.profiles import get_profile
+    from include.settings import get_settings
+    from nlpops.dagkit import new_data_sensor
+
+    s = get_settings()
+    task = new_data_sensor(task_id="wait_for_raw", profile=get_profile("amazon_polarity", s), settings=s, zone="raw")
+    assert task.soft_fail is True and task.deferrable is True
+    return task
+
+
+def test_trigger_error_event_fails_the_dag_sensor_through_airflows_resume_path(lake: str) -> None:
+    """A corrupt ledger (or S3 AccessDenied) is an error event: with soft_fail the task must fail, not skip."""
+    import asyncio
+
+    from include.settings import get_settings
+    from nlpops.sensors.new_data import NewDataSensorError
+
+    s = get_settings()
+    task = dag_sensor(lake)
+    raw_dir = Path(lakefs.local_path(s.zone_uri("raw", "amazon_polarity")))
+    put(raw_dir, "a.csv")
+    ledger_dir = Path(lakefs.local_path(s.zone_uri("ledger", "amazon_polarity", "raw")))
+    ledger_dir.mkdir(parents=True)
+    (ledger_dir / "20260101T000000.json").write_text("{not json")
+    trigger = NewDataTrigger(
+        prefix_uri=task.prefix_uri, ledger_uri=task.ledger_uri, patterns=task.patterns, lake_root_uri=lake
+    )
+
+    async def first_event() -> dict[str, Any]:
+        async for ev in trigger.run():
+            return ev.payload
+        raise AssertionError("no event")
+
+    event = asyncio.run(first_event())
+    assert event["status"] == "error" and "not valid JSON" in event["message"]
+    with pytest.raises(NewDataSensorError, match="not valid JSON") as failed:
+        task.resume_execution("execute_complete", {"event": event}, CONTEXT)
+    assert not isinstance(failed.value, AirflowSkipException)
+
+
+@pytest.mark.parametrize(
+    ("next_method", "kwargs", "message"),
+    [
+        ("execute_complete", {"event": {"status": "error", "message": "AccessDenied on s3://b/raw"}}, "AccessDenied"),
+        ("execute_complete", {"event": None}, "ended without an event"),
+        ("execute_complete", {"event": {"status": "success", "objects": [{"uri": 1}]}}, "malformed object"),
+        (TRIGGER_FAIL_REPR, {"error": "Trigger failure", "traceback": ["boom"]}, "crashed|failed"),
+    ],
+)
+def test_only_the_wait_timeout_skips_a_soft_fail_sensor(
+    raw: tuple[Path, str, str], lake: str, next_method: str, kwargs: dict[str, Any], message: str
+) -> None:
+    from nlpops.sensors.new_data import NewDataSensorError
+
+    for task in (sensor(raw, lake, soft_fail=True), sensor(raw, lake)):
+        with pytest.raises(NewDataSensorError, match=message):
+            task.resume_execution(next_method, kwargs, CONTEXT)
+    timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    with pytest.raises(AirflowSkipException):
+        dag_sensor(lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
