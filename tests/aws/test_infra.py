@@ -438,12 +438,9 @@ def test_every_bucket_is_encrypted_blocked_versioned_and_tls_only():
             if s["Effect"] == "Deny" and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
         ]
         assert tls and tls[0]["Action"] == "s3:*" and len(tls[0]["Resource"]) == 2, logical_id
-        kms = [
-            s
-            for s in statements
-            if "s3:x-amz-server-side-encryption" in s.get("Condition", {}).get("StringNotEqualsIfExists", {})
-        ]
+        kms = [s for s in statements if "s3:x-amz-server-side-encryption" in s.get("Condition", {}).get("Null", {})]
         assert kms and kms[0]["Effect"] == "Deny" and kms[0]["Action"] == "s3:PutObject", logical_id
+        # tests/aws/test_bucket_policy.py evaluates every statement's effect
 
 
 def test_per_zone_buckets_are_the_settings_zones():
@@ -650,9 +647,14 @@ def test_stack_deploys_on_moto(aws, layout):
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
         assert all(block.values()) and len(block) == 4, bucket
         statements = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])["Statement"]
-        assert [s["Sid"] for s in statements] == ["DenyInsecureTransport", "DenyOtherEncryption", "DenyOtherKmsKey"]
+        assert [s["Sid"] for s in statements] == [
+            "DenyInsecureTransport",
+            "DenyOtherEncryption",
+            "DenyOtherKmsKey",
+            "DenyKmsWithoutTheLakeKey",
+        ]
         assert statements[0]["Resource"] == [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
-        assert statements[2]["Condition"]["StringNotEqualsIfExists"] == {
+        assert statements[2]["Condition"]["StringNotEquals"] == {
             "s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn
         }
     glue = boto3.client("glue", region_name="us-east-1")

@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from include.settings import ZONES, SettingsError, load_settings
-from nlpops.aws.lake_setup import ensure_lake, lake_buckets
+from nlpops.aws.lake_setup import bucket_policy, ensure_lake, lake_buckets
 
 pytestmark = pytest.mark.aws
 REGION = "us-east-1"
@@ -61,11 +61,7 @@ def test_ensure_lake_applies_every_control_and_is_idempotent(aws, layout):
             if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
         ]
         assert tls and tls[0]["Effect"] == "Deny" and f"arn:aws:s3:::{bucket}/*" in tls[0]["Resource"]
-        puts = [s for s in policy["Statement"] if s["Action"] == "s3:PutObject"]
-        assert {json.dumps(s["Condition"]) for s in puts} == {
-            json.dumps({"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}),
-            json.dumps({"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}),
-        }
+        assert policy == bucket_policy(bucket, key_arn)  # its effects: tests/aws/test_bucket_policy.py
     # A plain put is encrypted with the lake key by default. moto 5.2.5 enforces Deny statements
     # of bucket policies but ignores their conditions (S3Backend.put_bucket_policy docstring), so
     # it would refuse every request: the policy is checked above by reading it, then removed.

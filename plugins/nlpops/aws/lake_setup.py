@@ -3,7 +3,8 @@
 Per bucket: SSE-KMS default encryption with the customer key and S3 Bucket Keys (fewer
 KMS calls, lower cost), versioning, the four public-access-block switches, bucket-owner
 ownership (no ACLs), and a bucket policy that denies any request not over TLS and any
-PUT that asks for another encryption than this key. The layout follows the
+PUT whose encryption headers name another encryption or key (a PUT without them gets the
+bucket default). The layout follows the
 ``NLPOPS_LAKE_LAYOUT`` setting: one bucket with zone prefixes, or one bucket per zone.
 CloudFormation (``include/infra/nlpops.yaml``) builds the same thing for a real account;
 this function is for accounts where the stack is not used, and for tests against moto.
@@ -46,14 +47,23 @@ def lake_buckets(settings: Settings) -> dict[str, tuple[str, ...]]:
     return {b: tuple(z) for b, z in out.items()}
 
 
-def bucket_policy(bucket: str, kms_key_arn: str) -> dict[str, Any]:
-    """Deny non-TLS access, and PUTs that ask for another encryption or key than the lake's.
+#: The S3 request headers the encryption statements of :func:`bucket_policy` look at.
+SSE_HEADER = "s3:x-amz-server-side-encryption"
+SSE_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 
-    A PUT without encryption headers is allowed: the bucket's default SSE-KMS encrypts it
-    with the lake key (Spark, s3fs and Glue writers do not send the headers), so no object
-    is ever stored unencrypted or under another key.
+
+def bucket_policy(bucket: str, kms_key_arn: str) -> dict[str, Any]:
+    """Deny non-TLS access, and PUTs whose encryption headers ask for anything but the lake key.
+
+    A PUT without encryption headers is allowed: the bucket's default encryption (SSE-KMS
+    with the lake key) encrypts it, and Spark, s3fs and Glue writers send no header. So the
+    encryption statements deny only a header that is present and wrong (``Null: false`` AND
+    ``StringNotEquals``), never a missing one: ``StringNotEqualsIfExists`` would also deny a
+    PUT without the header. ``aws:kms`` without a key id means the AWS managed ``aws/s3`` key,
+    another key: denied too. ``include/infra/nlpops.yaml`` carries the same statements.
     """
     bucket_arn = f"arn:aws:s3:::{bucket}"
+    objects = f"{bucket_arn}/*"
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -62,7 +72,7 @@ def bucket_policy(bucket: str, kms_key_arn: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:*",
-                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Resource": [bucket_arn, objects],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}},
             },
             {
@@ -70,18 +80,24 @@ def bucket_policy(bucket: str, kms_key_arn: str) -> dict[str, Any]:
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/*",
-                "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+                "Resource": objects,
+                "Condition": {"Null": {SSE_HEADER: "false"}, "StringNotEquals": {SSE_HEADER: "aws:kms"}},
             },
             {
                 "Sid": "DenyOtherKmsKey",
                 "Effect": "Deny",
                 "Principal": "*",
                 "Action": "s3:PutObject",
-                "Resource": f"{bucket_arn}/*",
-                "Condition": {
-                    "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}
-                },
+                "Resource": objects,
+                "Condition": {"Null": {SSE_KEY_HEADER: "false"}, "StringNotEquals": {SSE_KEY_HEADER: kms_key_arn}},
+            },
+            {
+                "Sid": "DenyKmsWithoutTheLakeKey",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"StringEquals": {SSE_HEADER: "aws:kms"}, "Null": {SSE_KEY_HEADER: "true"}},
             },
         ],
     }
@@ -184,4 +200,12 @@ def ensure_lake_with_connection(
     return ensure_lake(s3, s, kms_key_arn=kms_key_arn, region=s.aws_region)
 
 
-__all__ = ["BucketSetup", "bucket_policy", "ensure_lake", "ensure_lake_with_connection", "lake_buckets"]
+__all__ = [
+    "SSE_HEADER",
+    "SSE_KEY_HEADER",
+    "BucketSetup",
+    "bucket_policy",
+    "ensure_lake",
+    "ensure_lake_with_connection",
+    "lake_buckets",
+]
