@@ -23,7 +23,7 @@ from include.profiles import Profile, enabled_profiles
 from include.settings import Settings, get_settings
 from nlpops.dagkit import default_args, profile_assets, tags
 from nlpops.factory import training_operator
-from nlpops.notifiers.callbacks import deadline_alerts_supported, on_dag_deadline_missed
+from nlpops.notifiers.callbacks import on_dag_deadline_missed
 
 DOC = """
 ### {name}: train
@@ -95,6 +95,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         "profile": profile.name,
         "classes": profile.classes,
         "low_confidence": profile.drift.low_confidence,
+        "code_version": settings.resolved_code_version(),
     }
     with DAG(
         dag_id=f"{profile.name}_train",
@@ -120,8 +121,8 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         render_template_as_native_obj=True,
         params=_params(profile),
         # Airflow 3 deadline alert (the SLA successor): a run still going this long after it was
-        # queued is announced through the notifier; the triggerer runs the callback. Left off
-        # inside `airflow dags test` only, which cannot finish a DAG that has one (see the function).
+        # queued is announced through the notifier; the triggerer runs the callback. Off with
+        # NLPOPS_DEADLINE_ALERTS=false: Airflow 3.3.2's `dags test` cannot finish a DAG that has one.
         deadline=DeadlineAlert(
             reference=DeadlineReference.DAGRUN_QUEUED_AT,
             interval=timedelta(minutes=profile.schedule.train_deadline_minutes),
@@ -130,7 +131,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                 kwargs={"profile": profile.name, "deadline_minutes": profile.schedule.train_deadline_minutes},
             ),
         )
-        if deadline_alerts_supported()
+        if settings.deadline_alerts
         else None,
     ) as dag:
         train = training_operator(
@@ -174,7 +175,6 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="register", retries=2)
         def register(trained: dict[str, Any], evaluation: dict[str, Any]) -> dict[str, Any]:
             """New registry version (alias challenger, PendingManualApproval) with lineage tags."""
-            import os
 
             from ml.registry import get_registry
             from ml.registry.lifecycle import register_challenger
@@ -190,7 +190,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                     "processed_run_keys": ",".join(lineage.get("run_keys", [])),
                     "processed_uri": lineage.get("processed_uri", ""),
                     "profile_fingerprint": lineage.get("profile_fingerprint", ""),
-                    "code_version": os.environ.get("NLPOPS_CODE_VERSION", "unknown"),
+                    "code_version": settings.resolved_code_version(),
                     "evaluation_report": evaluation["report_uri"],
                 },
                 params=trained["Training"]["HyperParameters"],

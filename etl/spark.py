@@ -14,24 +14,31 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def get_spark(app_name: str = "nlpops", master: str | None = None, driver_memory: str = "2g") -> SparkSession:
-    """A local SparkSession (or the active one). Fails with a clear message without Java 17."""
+def get_spark(app_name: str = "nlpops", master: str | None = None, driver_memory: str | None = None) -> SparkSession:
+    """A local SparkSession (or the active one). Fails with a clear message without Java 17.
+
+    Master, driver memory and shuffle partitions default to the settings
+    (``NLPOPS_SPARK_MASTER``, ``NLPOPS_SPARK_DRIVER_MEMORY``, ``NLPOPS_SPARK_SHUFFLE_PARTITIONS``).
+    """
     from pyspark.sql import SparkSession
+
+    from include.settings import get_settings
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     check_java()
+    settings = get_settings()
     # Python workers must run this interpreter (its venv has pyarrow for the Arrow UDFs);
     # without it Spark starts whatever `python3` is first on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = (
         SparkSession.builder.appName(app_name)
-        .master(master or os.environ.get("NLPOPS_SPARK_MASTER", "local[*]"))
+        .master(master or settings.spark_master)
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", os.environ.get("NLPOPS_SPARK_SHUFFLE_PARTITIONS", "4"))
-        .config("spark.driver.memory", driver_memory)
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.driver.memory", driver_memory or settings.spark_driver_memory)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .config("spark.sql.parquet.compression.codec", "snappy")

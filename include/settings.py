@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,6 +72,38 @@ def _env_float(env: dict[str, str], name: str, default: float, minimum: float = 
     return value
 
 
+def _memory(env: dict[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or default).strip().lower()
+    if not re.fullmatch(r"[1-9]\d*[kmgt]", raw):
+        raise SettingsError(f"{name}={raw!r} is not a JVM memory size such as 512m or 2g")
+    return raw
+
+
+def _git_commit(root: Path) -> str:
+    """The (short) commit ``HEAD`` of the git checkout at ``root`` points to, or '' outside a checkout."""
+    git = root / ".git"
+    if git.is_file():  # a worktree: "gitdir: <path>"
+        text = git.read_text(encoding="utf-8").strip()
+        git = (root / text.partition("gitdir:")[2].strip()).resolve()
+    try:
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    if not head.startswith("ref:"):
+        return head[:12]
+    ref = head[4:].strip()
+    ref_file = git / ref
+    if ref_file.is_file():
+        return ref_file.read_text(encoding="utf-8").strip()[:12]
+    packed = git / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref:
+                return sha[:12]
+    return ""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable about a deployment. Build with :func:`get_settings`."""
@@ -84,6 +116,16 @@ class Settings:
     mlflow_tracking_uri: str = ""
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
+    #: ``spark.sql.shuffle.partitions`` of the local Spark job (small machines, small batches).
+    spark_shuffle_partitions: int = 4
+    #: the code version recorded with every model version; empty = the git commit of the checkout,
+    #: else the installed package version (see :meth:`resolved_code_version`).
+    code_version: str = ""
+    #: attach the train DAG's ``DeadlineAlert``; ``airflow dags test`` in Airflow 3.3.2 cannot finish a
+    #: DAG run that has one, so test harnesses set ``NLPOPS_DEADLINE_ALERTS=false``.
+    deadline_alerts: bool = True
+    #: port of the `make up` web UI (scripts/stack.py); the stack's other local ports derive from it.
+    ui_port: int = 8080
     aws_conn_id: str = "aws_default"
     aws_region: str = "us-east-1"
     owner: str = "nlpops"
@@ -141,7 +183,6 @@ class Settings:
     # --- results in PostgreSQL (optional) ---
     #: Airflow Postgres connection the publish task loads results and drift decisions into; empty = off.
     results_postgres_conn_id: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:
@@ -166,9 +207,22 @@ class Settings:
             if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
                 raise SettingsError(f"NLPOPS_PROFILES: {name!r} is not a valid profile name")
 
-    @property
-    def is_local(self) -> bool:
-        return self.target == "local"
+    def resolved_code_version(self) -> str:
+        """``NLPOPS_CODE_VERSION``, else ``git:<commit>`` of the checkout, else ``nlpops==<version>``.
+
+        Reads ``.git`` files directly (no subprocess): cheap enough for any task.
+        """
+        if self.code_version:
+            return self.code_version
+        commit = _git_commit(PROJECT_ROOT)
+        if commit:
+            return f"git:{commit}"
+        try:
+            from importlib.metadata import version
+
+            return f"nlpops=={version('nlpops')}"
+        except Exception:  # not installed as a distribution
+            return "unknown"
 
     def artifacts(self, *parts: str) -> str:
         """A URI under the code artefacts location (``NLPOPS_ARTIFACTS_URI``, else ``s3://<bucket>-artifacts``)."""
@@ -211,7 +265,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         profiles_dir=Path(env.get("NLPOPS_PROFILES_DIR") or PROJECT_ROOT / "include" / "profiles"),
         mlflow_tracking_uri=env.get("NLPOPS_MLFLOW_URI") or f"sqlite:///{airflow_home / 'mlflow.db'}",
         spark_master=env.get("NLPOPS_SPARK_MASTER", "local[*]"),
-        spark_driver_memory=env.get("NLPOPS_SPARK_DRIVER_MEMORY", "2g"),
+        spark_driver_memory=_memory(env, "NLPOPS_SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=_env_int(env, "NLPOPS_SPARK_SHUFFLE_PARTITIONS", 4, minimum=1),
+        code_version=env.get("NLPOPS_CODE_VERSION", "").strip(),
+        deadline_alerts=_env_bool(env, "NLPOPS_DEADLINE_ALERTS", True),
+        ui_port=_env_int(env, "NLPOPS_UI_PORT", 8080, minimum=1),
         aws_conn_id=env.get("NLPOPS_AWS_CONN_ID", "aws_default"),
         aws_region=env.get("NLPOPS_AWS_REGION", "us-east-1"),
         owner=env.get("NLPOPS_OWNER", "nlpops"),

@@ -46,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--classes", default="", help="JSON list of the profile's classes (default: labels in train)")
     p.add_argument("--low_confidence", type=float, default=0.6, help="drift baseline low-confidence threshold")
     p.add_argument("--lineage", default="{}", help="JSON object recorded in model.json (data manifest, job name …)")
-    p.add_argument("--code_version", default=os.environ.get("NLPOPS_CODE_VERSION", "unknown"))
+    p.add_argument("--code_version", default="unknown", help="code version recorded in model.json (set by the DAG)")
     p.add_argument("--model-dir", dest="model_dir", default=os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
     p.add_argument(
         "--output-data-dir", dest="output_dir", default=os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from include.settings import get_settings
 from nlpops.runtime import airflow_bin, airflow_environ, ensure_airflow_home
 
 HOST = "127.0.0.1"
@@ -102,6 +103,8 @@ def stack_environ(airflow_home: str | Path | None = None, *, port: int = DEFAULT
         # On SQLite and a busy laptop the api-server can take more than the default 5 s to answer
         # a task's "start" call; the task would then fail before it ran and wait for a retry.
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60"),
+        # a real scheduler and triggerer run here: the train DAGs keep their DeadlineAlert
+        "NLPOPS_DEADLINE_ALERTS": "true",
         # standalone starts its components as `airflow …` subprocesses: the venv must be on PATH
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -296,7 +299,7 @@ def stop(home: str | Path) -> int | None:
 
 def up() -> int:
     """`make up`: start the stack, wait for the DAGs, unpause per NLPOPS_UNPAUSE, print the login."""
-    port = int(os.environ.get("NLPOPS_UI_PORT", DEFAULT_PORT))
+    port = get_settings().ui_port
     env = stack_environ(port=port)
     dag_ids = expected_dag_ids(env)
     try:

@@ -10,15 +10,34 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-#: Variables the code sets for its own child processes: not user settings.
+#: Variables the code sets for its own child processes (model containers): not user settings.
 INTERNAL = {"NLPOPS_MODEL_VERSION", "NLPOPS_PROFILE_JSON"}
+#: The project's own code, every room of it (tests and benchmarks set variables, they do not define them).
+CODE_DIRS = ("include", "etl", "ml", "plugins", "dags", "scripts")
+
+
+def _code_files() -> list[Path]:
+    return [p for d in CODE_DIRS for p in (ROOT / d).rglob("*.py")]
 
 
 def _settings_read_by_code() -> set[str]:
     names: set[str] = set()
-    for path in [ROOT / "include" / "settings.py", ROOT / "scripts" / "stack.py", *(ROOT / "plugins").rglob("*.py")]:
+    for path in _code_files():
         names |= set(re.findall(r"\"(NLPOPS_[A-Z_]+)\"", path.read_text(encoding="utf-8")))
     return names - INTERNAL
+
+
+def test_environment_is_read_only_in_the_settings_module():
+    """One settings object: an ``NLPOPS_*`` read anywhere else is a setting that bypasses validation."""
+    read = re.compile(r"(?:environ\.get|environ\[|getenv)\(?\s*[\"'](NLPOPS_[A-Z_]+)")
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in _code_files()
+        if path != ROOT / "include" / "settings.py"
+        for name in read.findall(path.read_text(encoding="utf-8"))
+        if name not in INTERNAL
+    ]
+    assert offenders == []
 
 
 def _documented_settings() -> set[str]:

@@ -19,10 +19,8 @@ Entry points: :func:`on_task_failure` (every task's ``on_failure_callback``, see
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -71,8 +69,8 @@ def _redact(value: str) -> str:
         from airflow.sdk._shared.secrets_masker import redact
 
         return str(redact(value))
-    except Exception:  # masking is best effort; never lose the notice over it
-        return value
+    except Exception as exc:  # fail closed: text that cannot be masked does not leave the process
+        return f"<message withheld: secret masking unavailable ({type(exc).__name__})>"
 
 
 # --- channels -------------------------------------------------------------------------------
@@ -280,17 +278,3 @@ async def on_dag_deadline_missed(context: dict[str, Any] | None = None, **kwargs
 
 #: Import path of the deadline callback, for ``AsyncCallback`` (resolved by the triggerer).
 DEADLINE_CALLBACK = f"{__name__}.on_dag_deadline_missed"
-
-
-def deadline_alerts_supported(argv: list[str] | None = None) -> bool:
-    """False in an ``airflow dags test`` process: DAG files leave their ``DeadlineAlert`` off there.
-
-    Airflow 3.3.2's ``DAG.test()`` round-trips the DAG through serialisation, so
-    ``dag.deadline`` holds encoded alerts instead of ``deadline_alert`` ids, and the final
-    ``DagRun.update_state()`` fails on them (``'dict' object has no attribute 'hex'``): the
-    command exits 1 after a successful run (observed with 3.3.2 on this project's train DAG).
-    ``dags test`` never fires deadlines anyway (no scheduler), so nothing is lost; the
-    scheduler and dag-processor keep the alert.
-    """
-    args = sys.argv[1:] if argv is None else argv
-    return ("dags", "test") not in set(itertools.pairwise(args))
