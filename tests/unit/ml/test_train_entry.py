@@ -141,3 +141,49 @@ def test_skops_file_with_untrusted_type_refused(tmp_path: Path) -> None:
     sio.dump(model, tmp_path / "rf.skops")
     with pytest.raises(UntrustedModelError, match="untrusted types"):
         load_pipeline(tmp_path / "rf.skops")
+
+
+def test_vocabulary_saved_compact_round_trips_and_stays_small(tmp_path: Path) -> None:
+    """skops wrote one JSON node per vocabulary entry (minutes, 15x pickle): the file keeps arrays instead."""
+    import random
+    import zipfile
+
+    from ml.features import Hyperparameters, build_pipeline
+
+    rng = random.Random(0)
+    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyzé") for _ in range(rng.randint(2, 9))) for _ in range(3000)]
+    texts = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(400)]
+    labels = [("positive", "negative", "neutral")[i % 3] for i in range(400)]
+    pipe = build_pipeline(Hyperparameters(min_df=1, C=1.0)).fit(texts, labels)
+    word = pipe.named_steps["features"].transformer_list[0][1]
+    before = dict(word.vocabulary_)
+    assert len(before) > 3000
+    path = tmp_path / MODEL_FILE
+    save_pipeline(pipe, path)
+    assert word.vocabulary_ == before  # the caller's pipeline is left as it was
+    with zipfile.ZipFile(path) as zf:
+        schema = zf.read("schema.json")
+    assert len(schema) < 200_000, f"schema.json is {len(schema)} bytes: a node per vocabulary entry again?"
+    assert path.stat().st_size <= 3 * len(pickle.dumps(pipe))
+    again = load_pipeline(path)
+    assert again.named_steps["features"].transformer_list[0][1].vocabulary_ == before
+    assert (again.predict_proba(texts) == pipe.predict_proba(texts)).all()
+
+
+def test_corrupt_compact_vocabulary_refused(tmp_path: Path) -> None:
+    import numpy as np
+
+    from ml.artefact import COMPACT_VOCABULARY
+    from ml.features import Hyperparameters, build_pipeline
+
+    data = tiny_frame(30)
+    pipe = build_pipeline(Hyperparameters(min_df=1, char_ngram_max=0)).fit(data["text"], data["label"])
+    word = pipe.named_steps["features"].transformer_list[0][1]
+    del word.vocabulary_
+    # offsets that run past the bytes: a crafted file must not turn into a silently wrong vocabulary
+    setattr(word, COMPACT_VOCABULARY, (np.frombuffer(b"abc", dtype=np.uint8).copy(), np.array([0, 2, 9])))
+    import skops.io as sio
+
+    sio.dump(pipe, tmp_path / "bad.skops")
+    with pytest.raises(UntrustedModelError, match=r"compact vocabulary .* corrupt"):
+        load_pipeline(tmp_path / "bad.skops")
