@@ -14,9 +14,21 @@ The ETL's Java/RE2 pattern strings are copied here verbatim and translated to Py
 ``re`` by :func:`python_pattern`; ``tests/unit/ml/test_inference_textnorm.py`` compares
 the copies with the ETL's strings, so a change there fails a test here.
 
-Row ids follow the validation contract (docs/CONTRACTS.md "Validated"): the profile's id
-column when it has one, else ``sha1(raw record)[:16]`` where the raw record is the
-record's text exactly as in the file (UTF-8), without its line terminator.
+This module is the one definition of three rules every stage shares (validation,
+the Spark ETL, the inference handler, docs/CONTRACTS.md); ``tests/unit/test_text_rules_parity.py``
+feeds one corpus through every path and compares the outputs:
+
+* the text of a record (:func:`combine_text_fields`): each text field cleaned, the
+  non-empty ones joined with the profile's ``text_separator``;
+* the content hash of that text (:func:`content_hash_of`), the key of deduplication and
+  of label-conflict detection;
+* the row id (:func:`row_id`): the profile's id column when it has one, else
+  ``sha1(<source URI> NUL <record number> NUL <raw record>)[:16]`` where the raw record is
+  the record's text exactly as in the file (UTF-8) **without** its line terminator (a
+  trailing ``\n``, ``\r\n`` or ``\r`` is dropped here, so callers may pass it either way).
+  Including the source and the 1-based record number makes the id unique per (file,
+  record): two identical lines of one file get two ids. Without a source (a request
+  to an endpoint) the id is ``sha1(raw record)[:16]``.
 """
 
 from __future__ import annotations
@@ -26,8 +38,10 @@ import html
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 ROW_ID_HEX_CHARS = 16
+CONTENT_HASH_HEX_CHARS = 16
 
 # The ETL's pattern strings, copied verbatim (Java regex / RE2 syntax); a test compares them.
 TAG_PATTERN = r"<!--[\s\S]*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>"
@@ -71,13 +85,49 @@ def combine_text_fields(values: Sequence[str | None], separator: str) -> str:
     return separator.join(c for c in cleaned if c)
 
 
-def row_id_of(raw_record: str | bytes) -> str:
-    """``sha1(raw record)[:16]``: the stable id of a record that has no id column.
+def _without_terminator(data: bytes) -> bytes:
+    if data.endswith(b"\n"):
+        data = data[:-1]
+    if data.endswith(b"\r"):
+        data = data[:-1]
+    return data
 
-    ``raw_record`` is the record's text as it is in the file, without its line terminator.
+
+def row_id_hasher(source_uri: str | None = None, record: int | None = None) -> Any:
+    """The sha1 state of :func:`row_id` before the raw record is fed (for records read in pieces).
+
+    Feed the record's bytes without its terminator, then take ``hexdigest()[:ROW_ID_HEX_CHARS]``.
     """
-    data = raw_record.encode("utf-8") if isinstance(raw_record, str) else raw_record
-    return hashlib.sha1(data).hexdigest()[:ROW_ID_HEX_CHARS]  # noqa: S324 - an id, not security
+    h = hashlib.sha1()  # noqa: S324 - an id, not security
+    if source_uri is not None:
+        h.update(f"{source_uri}\x00{'' if record is None else int(record)}\x00".encode())
+    return h
+
+
+def row_id(raw_record: str | bytes, *, source_uri: str | None = None, record: int | None = None) -> str:
+    """THE row id rule (see the module docstring): unique per (``source_uri``, ``record``, content).
+
+    ``raw_record`` is the record's text as it is in the file; a trailing line terminator is
+    ignored. Validation passes the input object's URI and the 1-based record number; the
+    inference handler, which sees no file, passes neither unless the record carries them.
+    """
+    data = raw_record.encode("utf-8", "surrogateescape") if isinstance(raw_record, str) else raw_record
+    h = row_id_hasher(source_uri, record)
+    h.update(_without_terminator(data))
+    return str(h.hexdigest()[:ROW_ID_HEX_CHARS])
+
+
+def row_id_of(raw_record: str | bytes) -> str:
+    """``row_id(raw_record)`` without a source: ``sha1(raw record without terminator)[:16]``."""
+    return row_id(raw_record)
+
+
+def content_hash_of(text: str) -> str:
+    """The content hash of a normalised text (:func:`combine_text_fields`): ``sha256(text)[:16]``.
+
+    The Spark ETL computes the same with ``sha2(text, 256)`` (``etl.transforms.text.add_content_hash``).
+    """
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:CONTENT_HASH_HEX_CHARS]
 
 
 __all__ = [
@@ -89,6 +139,9 @@ __all__ = [
     "WHITESPACE_RE",
     "clean_text",
     "combine_text_fields",
+    "content_hash_of",
     "python_pattern",
+    "row_id",
+    "row_id_hasher",
     "row_id_of",
 ]

@@ -24,7 +24,6 @@ same job name replaces its own output and readers never see half a job.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -39,6 +38,9 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from ml.inference import CSV, JSONLINES, Model, input_fn, load_model, output_fn, predict_fn
+from ml.records import first_record_end as _first_boundary
+from ml.records import last_record_end as _last_boundary
+from ml.textnorm import ROW_ID_HEX_CHARS, row_id_hasher
 
 MB = 1024 * 1024
 MANIFEST = "_manifest.json"
@@ -75,33 +77,6 @@ class Oversized:
     size: int
     row_id: str
     head: bytes
-
-
-def _last_boundary(buf: bytes, limit: int, quoting: bool) -> int:
-    """Length of the longest prefix of ``buf`` (≤ ``limit`` bytes) made of whole records (0 = none)."""
-    nl = buf.rfind(b"\n", 0, limit)
-    if not quoting or nl < 0:
-        return nl + 1
-    quotes = buf.count(b'"', 0, nl)
-    while nl >= 0 and quotes % 2:
-        prev = buf.rfind(b"\n", 0, nl)
-        quotes -= buf.count(b'"', prev + 1, nl)
-        nl = prev
-    return nl + 1
-
-
-def _first_boundary(buf: bytes, start: int, quotes: int, quoting: bool) -> tuple[int, int]:
-    """``(end, quotes)``: end just after the first record-ending newline at or after ``start`` (-1 if none)."""
-    pos = start
-    while True:
-        nl = buf.find(b"\n", pos)
-        if nl < 0:
-            return -1, quotes + (buf.count(b'"', pos) if quoting else 0)
-        if quoting:
-            quotes += buf.count(b'"', pos, nl)
-        if quotes % 2 == 0:
-            return nl + 1, quotes
-        pos = nl + 1
 
 
 def iter_payloads(
@@ -161,7 +136,7 @@ def iter_payloads(
 def _consume_record(
     fh: IO[bytes], buf: bytes, eof: bool, line: int, quoting: bool
 ) -> tuple[Oversized, bytes, bool, int]:
-    hasher = hashlib.sha1()  # noqa: S324 - the row id rule, not security
+    hasher = row_id_hasher()  # the one row id rule (ml.textnorm.row_id), fed in pieces
     head = b""
     size = 0
     newlines = 0
@@ -187,7 +162,7 @@ def _consume_record(
             rest = b""
             break
     hasher.update(held.removesuffix(b"\n").removesuffix(b"\r"))
-    return Oversized(line, size, hasher.hexdigest()[:16], head), rest, eof, newlines
+    return Oversized(line, size, hasher.hexdigest()[:ROW_ID_HEX_CHARS], head), rest, eof, newlines
 
 
 # --- the handler in a worker ------------------------------------------------------------------
