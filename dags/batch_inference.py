@@ -54,7 +54,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_batch_inference",
         description=f"Score new inference-input files of {profile.name} with the champion",
-        schedule=sched.ingest,
+        schedule=sched.arrivals,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

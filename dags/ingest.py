@@ -51,7 +51,7 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_ingest",
         description=f"Validate and prepare new raw files of {profile.name}",
-        schedule=sched.ingest,
+        schedule=sched.arrivals,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
@@ -144,7 +144,12 @@ class InferenceSpec(_Strict):
 
 
 class ScheduleSpec(_Strict):
-    ingest: str | None = Field(default="*/30 * * * *", description="cron of the ingest DAG, null = manual")
+    arrivals: str | None = Field(
+        default="*/30 * * * *",
+        # `ingest` was this key's name before it was known to schedule batch inference too
+        validation_alias=AliasChoices("arrivals", "ingest"),
+        description="cron of the DAGs that wait for new files (ingest and batch_inference), null = manual",
+    )
     train: str = Field(default="0 2 * * *", description="nightly training cron")
     train_deadline_minutes: int = Field(
         default=240, ge=1, description="notify when a training run is not done this long after it was queued"

@@ -17,16 +17,6 @@ if TYPE_CHECKING:
     from include.settings import Settings
 
 
-class TargetNotAvailableError(NotImplementedError):
-    """The configured target has no implementation of this stage yet."""
-
-
-def _aws_missing(stage: str) -> TargetNotAvailableError:
-    return TargetNotAvailableError(
-        f"NLPOPS_TARGET=aws: the {stage} stage has no aws implementation in this version; use NLPOPS_TARGET=local"
-    )
-
-
 def etl_operator(
     *,
     task_id: str,

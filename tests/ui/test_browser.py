@@ -88,7 +88,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     # and that run could take the file before the triggered one.
     shutil.copytree(PROJECT_ROOT / "include" / "profiles", profiles)
     spec = yaml.safe_load((profiles / f"{PROFILE}.yaml").read_text())
-    spec.setdefault("schedule", {})["ingest"] = None
+    spec.setdefault("schedule", {})["arrivals"] = None
     (profiles / f"{PROFILE}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
 
     raw = lake_dir / "raw" / PROFILE / "reviews.csv"

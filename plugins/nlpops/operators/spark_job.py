@@ -15,7 +15,7 @@ from nlpops.dagkit import context_run_key
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from nlpops.hooks.subprocess_job import LocalJob
+    from nlpops.jobs.local import LocalJob
 
 
 class LocalSparkJobOperator(BaseOperator):
@@ -53,7 +53,7 @@ class LocalSparkJobOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         import os
 
-        from nlpops.hooks.subprocess_job import LocalJob
+        from nlpops.jobs.local import LocalJob
 
         name = make_job_name(self.dag_id, self.task_id, context_run_key(context))
         cmd = [sys.executable, "-m", self.job_module, "--JOB_NAME", name]

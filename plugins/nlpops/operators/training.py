@@ -26,7 +26,7 @@ from nlpops.links.reports import TRAINING_LINKS
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from nlpops.hooks.subprocess_job import LocalJob
+    from nlpops.jobs.local import LocalJob
 
 CHANNELS = ("train", "validation", "test")
 
@@ -52,7 +52,7 @@ def script_mode_job(
     """
     import os
 
-    from nlpops.hooks.subprocess_job import LocalJob
+    from nlpops.jobs.local import LocalJob
 
     input_dir, model_dir, output_dir = job_dir / "input", job_dir / "model", job_dir / "output"
     for d in (input_dir / "config", input_dir / "data", model_dir, output_dir / "data"):

@@ -83,7 +83,7 @@ class SageMakerTrainingPlayer(ServicePlayer):
 
     def _work(self, played: PlayedJob) -> None:
         from nlpops.aws.sagemaker_config import decode_hyperparameters, toolkit_arguments
-        from nlpops.hooks.subprocess_job import LocalJobError
+        from nlpops.jobs.local import LocalJobError
         from nlpops.operators.training import script_mode_job
 
         job = played.moto_obj

@@ -116,7 +116,7 @@ def test_job_name_is_deterministic_and_a_retry_leaves_one_job_dir(lake: str, fak
 
 def test_on_kill_stops_the_child(lake: str, fake_entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from include.settings import get_settings
-    from nlpops.hooks.subprocess_job import LocalJobError
+    from nlpops.jobs.local import LocalJobError
 
     pidfile = tmp_path / "child.pid"
     monkeypatch.setenv("FAKE_SLEEP", "120")
