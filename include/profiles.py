@@ -206,6 +206,17 @@ class Profile(_Strict):
             return {str(k): str(val) for k, val in v.items()}
         return v
 
+    @field_validator("labels", mode="after")
+    @classmethod
+    def _at_least_two_classes(cls, v: dict[str, str]) -> dict[str, str]:
+        classes = list(dict.fromkeys(v.values()))
+        if len(classes) < 2:
+            raise ValueError(
+                f"every raw label ({', '.join(map(repr, v))}) maps to the one class {classes[0]!r}: "
+                "a classifier needs at least two classes; map the raw labels onto two or more class names"
+            )
+        return v
+
     @model_validator(mode="after")
     def _fields_exist(self) -> Profile:
         layouts = [self.input.columns, *self.input.alternate_columns]
@@ -278,14 +289,59 @@ def load_profiles(directory: str | Path, names: Iterable[str] = ()) -> dict[str,
 
 
 def enabled_profiles(settings: Any = None) -> dict[str, Profile]:
-    """Profiles the DAG factories build DAGs for: NLPOPS_PROFILES if set, else YAML ``enabled``."""
+    """Profiles the DAG factories build DAGs for: NLPOPS_PROFILES if set, else YAML ``enabled``.
+
+    Only the profiles that load: a broken one is left out here (and logged) so it cannot take
+    the others down; :func:`broken_profiles` says which and why.
+    """
+    return _scan_enabled(settings)[0]
+
+
+def broken_profiles(settings: Any = None) -> dict[str, str]:
+    """Wanted profiles that do not load, by name (file stem), with the error naming file and key.
+
+    Wanted = named by NLPOPS_PROFILES, else every YAML file not saying ``enabled: false``
+    (a file that is not even valid YAML is wanted: nothing says it is disabled).
+    """
+    return _scan_enabled(settings)[1]
+
+
+def _scan_enabled(settings: Any) -> tuple[dict[str, Profile], dict[str, str]]:
+    import logging
+
     from include.settings import get_settings
 
     s = settings or get_settings()
-    profiles = load_profiles(s.profiles_dir, s.profiles)
-    if s.profiles:
-        return profiles
-    return {n: p for n, p in profiles.items() if p.enabled}
+    directory = Path(s.profiles_dir)
+    found = {p.stem: p for p in sorted(directory.glob("*.yaml"))}
+    good: dict[str, Profile] = {}
+    broken: dict[str, str] = {}
+    for name in s.profiles:
+        if name not in found:
+            broken[name] = f"NLPOPS_PROFILES names {name!r} but {directory} has no {name}.yaml (it has {sorted(found)})"
+    for name, path in found.items():
+        if s.profiles and name not in s.profiles:
+            continue
+        try:
+            profile = load_profile(path)
+        except ProfileError as exc:
+            if not s.profiles and _says_disabled(path):
+                continue
+            broken[name] = str(exc)
+            continue
+        if s.profiles or profile.enabled:
+            good[name] = profile
+    for name, message in broken.items():
+        logging.getLogger(__name__).error("profile %s is broken, its DAGs fail until fixed: %s", name, message)
+    return good, broken
+
+
+def _says_disabled(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and data.get("enabled") is False
 
 
 def get_profile(name: str, settings: Any = None) -> Profile:

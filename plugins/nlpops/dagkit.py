@@ -5,6 +5,8 @@ Cheap to import (DAG files import it at parse time): no pandas, Spark, GX, boto3
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from include.naming import run_key
 
 if TYPE_CHECKING:
-    from airflow.sdk import Asset
+    from airflow.sdk import DAG, Asset
 
     from include.profiles import Profile
     from include.settings import Settings
@@ -146,3 +148,65 @@ def validate_new_objects(
     except QuarantineRateExceeded as exc:
         raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
     return manifest, validated_uri
+
+
+def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -> dict[str, DAG]:
+    """``<profile>_<kind>`` DAGs of every enabled profile, by DAG id (a DAG file's whole module body).
+
+    One broken profile cannot take down the others: a profile that does not load (invalid
+    YAML, a bad key, NLPOPS_PROFILES naming a missing file) or whose DAG cannot be built gets
+    a placeholder DAG of the same id that says why and fails when run; the others build as usual.
+    """
+    from include.profiles import broken_profiles, enabled_profiles
+    from include.settings import get_settings
+
+    settings = get_settings()
+    dags: dict[str, DAG] = {}
+    for name, profile in enabled_profiles(settings).items():
+        dag_id = f"{name}_{kind}"
+        try:
+            dags[dag_id] = builder(profile, settings)
+        except Exception as exc:
+            source = settings.profiles_dir / f"{name}.yaml"
+            dags[dag_id] = broken_profile_dag(
+                dag_id, kind, f"{source}: the {kind} DAG cannot be built: {type(exc).__name__}: {exc}", settings
+            )
+    for name, message in broken_profiles(settings).items():
+        dag_id = f"{_dag_id_part(name)}_{kind}"
+        dags[dag_id] = broken_profile_dag(dag_id, kind, message, settings)
+    return dags
+
+
+def broken_profile_dag(dag_id: str, kind: str, message: str, settings: Settings) -> DAG:
+    """A placeholder for the DAG of a broken profile: shows the error and fails when run."""
+    import pendulum
+    from airflow.sdk import DAG, task
+
+    with DAG(
+        dag_id=dag_id,
+        description=f"BROKEN PROFILE: {message.splitlines()[0][:200]}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        doc_md=(
+            f"### {dag_id}: broken profile\n\nThis profile does not load, so its {kind} DAG is a placeholder "
+            "that fails when run. The other profiles' DAGs are not affected. Fix the file and key named "
+            f"below; the DAG is rebuilt at the next parse.\n\n```\n{message}\n```\n"
+        ),
+        tags=["nlpops", kind, "broken-profile"],
+        default_args={"owner": settings.owner, "retries": 1, "execution_timeout": timedelta(minutes=1)},
+    ) as dag:
+
+        @task(task_id="profile_error")
+        def profile_error() -> None:
+            """Fail with the profile's load error (file and key)."""
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(message)
+
+        profile_error()
+    return dag
+
+
+def _dag_id_part(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:200] or "unnamed"
