@@ -24,6 +24,26 @@ def low_confidence_texts(texts: Sequence[str], proba: np.ndarray, threshold: flo
     return [str(t) for t, c in zip(texts, conf, strict=True) if c < threshold]
 
 
+def kmeans_by_silhouette(x: Any, *, k_min: int = 2, k_max: int = 8, seed: int = 0) -> tuple[float, int, Any] | None:
+    """k-means for every k in ``k_min..k_max``; the fit with the best cosine silhouette.
+
+    Returns ``(silhouette, k, fitted KMeans)``, or None when no k gives two clusters. Shared
+    by the drift report's topics and the categories DAG (``ml.categories.clusters``).
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    best: tuple[float, int, Any] | None = None
+    for k in range(k_min, min(k_max, x.shape[0] - 1) + 1):
+        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
+        if len(set(km.labels_)) < 2:
+            continue
+        score = float(silhouette_score(x, km.labels_, metric="cosine", random_state=seed))
+        if best is None or score > best[0]:
+            best = (score, k, km)
+    return best
+
+
 def new_topics(
     texts: Sequence[str],
     *,
@@ -40,9 +60,7 @@ def new_topics(
     ``examples`` (the texts closest to its centre). With fewer than 20 texts, or texts
     without shared words, there is nothing to cluster and ``clusters`` is empty with a ``note``.
     """
-    from sklearn.cluster import KMeans
     from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics import silhouette_score
 
     rng = np.random.default_rng(seed)
     pool = [str(t) for t in texts]
@@ -60,14 +78,7 @@ def new_topics(
     if keep.sum() < MIN_TEXTS:
         return {**empty, "note": "too few low-confidence texts with shared words to cluster"}
     x, pool = x[keep], [t for t, k in zip(pool, keep, strict=True) if k]
-    best: tuple[float, int, Any] | None = None
-    for k in range(k_min, min(k_max, len(pool) - 1) + 1):
-        km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(x)
-        if len(set(km.labels_)) < 2:
-            continue
-        score = float(silhouette_score(x, km.labels_, metric="cosine", random_state=seed))
-        if best is None or score > best[0]:
-            best = (score, k, km)
+    best = kmeans_by_silhouette(x, k_min=k_min, k_max=k_max, seed=seed)
     if best is None:
         return {**empty, "note": "k-means found a single cluster only"}
     score, k, km = best
@@ -91,4 +102,4 @@ def new_topics(
     return {"n_texts": len(pool), "k": k, "silhouette": score, "clusters": clusters}
 
 
-__all__ = ["low_confidence_texts", "new_topics"]
+__all__ = ["kmeans_by_silhouette", "low_confidence_texts", "new_topics"]
