@@ -17,6 +17,26 @@ if TYPE_CHECKING:
     from include.settings import Settings
 
 
+def _sagemaker_wait(settings: Settings, job_seconds: int) -> dict[str, Any]:
+    """Connection and deferral arguments of a SageMaker job operator that waits ``job_seconds`` at most."""
+    poll = settings.aws_poll_seconds
+    return {
+        "aws_conn_id": settings.aws_conn_id,
+        "region_name": settings.aws_region,
+        "deferrable": True,
+        "check_interval": poll,
+        # the trigger's attempts must outlast the job (provider default: 60 polls)
+        "max_attempts": job_seconds // poll + 60,
+    }
+
+
+def _sagemaker_image(profile: Profile, settings: Settings) -> str:
+    """The training and serving image: ``NLPOPS_SAGEMAKER_IMAGE_URI``, else the profile's framework image."""
+    from include.aws_images import sagemaker_image_uri
+
+    return sagemaker_image_uri(settings.aws_region, profile.aws.framework_version, settings.sagemaker_image_uri)
+
+
 def etl_operator(
     *,
     task_id: str,
@@ -28,18 +48,20 @@ def etl_operator(
     **kwargs: Any,
 ) -> BaseOperator:
     """The Spark ETL (``etl/jobs/prepare_text.py``): local subprocess, Glue, or EMR Serverless (by setting)."""
+    # the job's named arguments (Glue's `--key value`), the same on every target
+    script_args = {
+        "profile_json": profile.to_json(),
+        "input_uris": input_uris,
+        "output_uri": output_uri,
+        "run_key": run_key,
+    }
     if settings.target == "local":
         from nlpops.operators.spark_job import LocalSparkJobOperator
 
         return LocalSparkJobOperator(
             task_id=task_id,
             job_module="etl.jobs.prepare_text",
-            script_args={
-                "profile_json": profile.to_json(),
-                "input_uris": input_uris,
-                "output_uri": output_uri,
-                "run_key": run_key,
-            },
+            script_args=script_args,
             spark_master=settings.spark_master,
             execution_timeout=kwargs.pop("execution_timeout", timedelta(minutes=45)),
             **kwargs,
@@ -53,12 +75,7 @@ def etl_operator(
         profile=profile,
         settings=settings,
         job_module="etl.jobs.prepare_text",
-        script_args={
-            "profile_json": profile.to_json(),
-            "input_uris": input_uris,
-            "output_uri": output_uri,
-            "run_key": run_key,
-        },
+        script_args=script_args,
         execution_timeout=kwargs.pop("execution_timeout", timedelta(minutes=profile.aws.glue_timeout_minutes + 15)),
         **kwargs,
     )
@@ -89,12 +106,10 @@ def training_operator(
             ),
             **kwargs,
         )
-    from include.aws_images import sagemaker_image_uri
     from nlpops.aws.training import SageMakerScriptModeTrainingOperator
 
     aws, run_seconds = profile.aws, profile.model.training_timeout_minutes * 60
     wait_seconds = (aws.training_max_wait_minutes * 60 or 2 * run_seconds) if aws.training_spot else run_seconds
-    poll = settings.aws_poll_seconds
     return SageMakerScriptModeTrainingOperator(
         task_id=task_id,
         profile_name=profile.name,
@@ -104,7 +119,7 @@ def training_operator(
         hyperparameters=hyperparameters,
         lineage=lineage,
         job_settings={
-            "image_uri": sagemaker_image_uri(settings.aws_region, aws.framework_version, settings.sagemaker_image_uri),
+            "image_uri": _sagemaker_image(profile, settings),
             "role_arn": settings.sagemaker_role_arn,
             "region": settings.aws_region,
             "kms_key_id": settings.kms_key_arn,
@@ -117,12 +132,7 @@ def training_operator(
             "max_wait_seconds": wait_seconds if aws.training_spot else None,
         },
         job_tags={"nlpops:owner": settings.owner},
-        aws_conn_id=settings.aws_conn_id,
-        region_name=settings.aws_region,
-        deferrable=True,
-        check_interval=poll,
-        # the trigger's attempts must outlast the job (provider default: 60 polls)
-        max_attempts=wait_seconds // poll + 60,
+        **_sagemaker_wait(settings, wait_seconds),
         print_log=False,  # the job's log is in CloudWatch (/aws/sagemaker/TrainingJobs)
         execution_timeout=kwargs.pop("execution_timeout", timedelta(seconds=wait_seconds + 30 * 60)),
         **kwargs,
@@ -154,11 +164,9 @@ def transform_operator(
             execution_timeout=kwargs.pop("execution_timeout", timedelta(hours=1)),
             **kwargs,
         )
-    from include.aws_images import sagemaker_image_uri
     from nlpops.aws.transform import SageMakerBatchTransformOperator
 
     timeout = kwargs.pop("execution_timeout", timedelta(hours=2))
-    poll = settings.aws_poll_seconds
     return SageMakerBatchTransformOperator(
         task_id=task_id,
         profile_name=profile.name,
@@ -169,9 +177,7 @@ def transform_operator(
         code_uri=settings.artifacts("sagemaker", "inference"),
         profile_json=profile.to_json(),
         model_settings={
-            "image_uri": sagemaker_image_uri(
-                settings.aws_region, profile.aws.framework_version, settings.sagemaker_image_uri
-            ),
+            "image_uri": _sagemaker_image(profile, settings),
             "role_arn": settings.sagemaker_role_arn,
             "region": settings.aws_region,
             "network_isolation": settings.sagemaker_network_isolation,
@@ -183,12 +189,7 @@ def transform_operator(
             "max_concurrent_transforms": profile.inference.max_concurrent_transforms,
         },
         job_tags={"nlpops:owner": settings.owner},
-        aws_conn_id=settings.aws_conn_id,
-        region_name=settings.aws_region,
-        deferrable=True,
-        check_interval=poll,
-        # the trigger's attempts must outlast the job (provider default: 60 polls)
-        max_attempts=int(timeout.total_seconds()) // poll + 60,
+        **_sagemaker_wait(settings, int(timeout.total_seconds())),
         execution_timeout=timeout,
         **kwargs,
     )
