@@ -26,13 +26,14 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ml.artefact import META_FILE, MODEL_FILE, load_pipeline, read_meta, verify_model_files
-from ml.textnorm import clean_text, combine_text_fields, row_id_of
+from ml.records import split_records
+from ml.textnorm import combine_text_fields, row_id
 
 CSV = "text/csv"
 JSONLINES = "application/jsonlines"
@@ -93,15 +94,13 @@ class InputLayout:
                 text_fields=tuple(fields["text"]),
                 text_separator=fields.get("text_separator", " . "),
                 id_field=fields.get("id"),
-                delimiter=inp.get("delimiter") or ("\t" if inp.get("format") == "tsv" else ","),
+                # As validation reads it (etl.validation.parse.csv_options): format tsv means TAB
+                # unless another delimiter than the default comma is named.
+                delimiter="\t" if inp.get("format") == "tsv" and inp.get("delimiter", ",") == "," else inp["delimiter"],
                 quoting=inp.get("quoting", "rfc4180") != "none",
             )
         except (KeyError, TypeError) as exc:
             raise ModelLoadError(f"the profile in {META_FILE} lacks {exc}: write Profile.to_json() there") from None
-
-    def layout_for(self, n_fields: int) -> tuple[str, ...] | None:
-        """The first accepted layout with ``n_fields`` columns (positional mapping without a header)."""
-        return next((lay for lay in self.layouts if len(lay) == n_fields), None)
 
 
 @dataclass
@@ -199,10 +198,19 @@ class RawRecord:
 
 @dataclass
 class RequestData:
-    """What ``input_fn`` returns: the records of one request and its canonical content type."""
+    """What ``input_fn`` returns: the records of one request and its canonical content type.
+
+    ``body`` is kept so :func:`predict_fn` can split and parse CSV again with the profile's
+    dialect (``input_fn`` does not know the model); ``delimiter`` is the one the content
+    type names (TAB for ``text/tab-separated-values``), None when the profile decides.
+    ``headers_skipped`` is set by :func:`predict_fn`: header lines recognised and not scored.
+    """
 
     content_type: str
     records: list[RawRecord]
+    body: bytes = b""
+    delimiter: str | None = None
+    headers_skipped: int = 0
 
 
 def canonical_content_type(content_type: str | None, table: dict[str, str] = CONTENT_TYPES) -> str:
@@ -215,45 +223,26 @@ def canonical_content_type(content_type: str | None, table: dict[str, str] = CON
     return table[base]
 
 
-def split_records(body: bytes, *, quoting: bool = True) -> Iterator[tuple[int, bytes, bool]]:
-    """Split ``body`` into records: ``(start line, record bytes without terminator, complete)``.
-
-    A newline inside a double-quoted field does not end a record (RFC 4180; an escaped
-    quote ``""`` counts twice, so the parity rule holds). ``complete`` is False for a last
-    record whose quote is never closed. Blank lines are not records.
-    """
-    pending: list[bytes] = []
-    start = 1
-    open_quote = False
-    for lineno, line in enumerate(body.split(b"\n"), start=1):
-        if not pending:
-            start = lineno
-        pending.append(line)
-        if quoting and line.count(b'"') % 2:
-            open_quote = not open_quote
-        if open_quote:
-            continue
-        record = b"\n".join(pending)
-        pending = []
-        if record.endswith(b"\r"):
-            record = record[:-1]
-        if record.strip():
-            yield start, record, True
-    if pending:
-        record = b"\n".join(pending)
-        if record.strip():
-            yield start, record, not open_quote
-
-
 def input_fn(body: bytes | str, content_type: str, context: Any = None) -> RequestData:
-    """SageMaker hook: split ``body`` into :class:`RawRecord` s (bad records carry an ``error``)."""
+    """SageMaker hook: split ``body`` into :class:`RawRecord` s (bad records carry an ``error``).
+
+    CSV is split and parsed here as RFC 4180 with the content type's delimiter (TAB for
+    ``text/tab-separated-values``, else a comma); :func:`predict_fn` splits and parses again
+    with the profile's delimiter and quoting when they differ (``input_fn`` has no model).
+    """
     kind = canonical_content_type(content_type)
     tsv = (content_type or "").lower().startswith("text/tab-separated-values")
     data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
     if data.startswith(_BOM.encode("utf-8")):
         data = data[3:]
+    delimiter = "\t" if tsv else None
+    records = _split_and_parse(data, kind, delimiter or ",", quoting=True)
+    return RequestData(kind, records, body=data, delimiter=delimiter)
+
+
+def _split_and_parse(data: bytes, kind: str, delimiter: str, *, quoting: bool) -> list[RawRecord]:
     records: list[RawRecord] = []
-    for index, (line, raw_bytes, complete) in enumerate(split_records(data, quoting=kind == CSV), start=1):
+    for index, (line, raw_bytes, complete) in enumerate(split_records(data, quoting=quoting and kind == CSV), start=1):
         rec = RawRecord(index=index, line=line, raw="")
         records.append(rec)
         try:
@@ -265,17 +254,23 @@ def input_fn(body: bytes | str, content_type: str, context: Any = None) -> Reque
         if not complete:
             rec.error = f"record {index} (line {line}): a quoted field is never closed (unbalanced '\"')"
         elif kind == CSV:
-            rec.values, rec.error = _parse_csv_record(rec.raw, index, line, "\t" if tsv else None)
+            rec.values, rec.error = _parse_csv_record(rec.raw, index, line, delimiter, quoting=quoting)
         else:
             rec.values, rec.error = _parse_json_record(rec.raw, index, line)
-    return RequestData(kind, records)
+    return records
 
 
-def _parse_csv_record(raw: str, index: int, line: int, delimiter: str | None) -> tuple[list[str] | None, str | None]:
-    # The delimiter and quoting of the profile are applied in predict_fn when they differ from
-    # RFC 4180 commas; here a record is parsed with the request's delimiter (',' or TAB).
+def _parse_csv_record(
+    raw: str, index: int, line: int, delimiter: str, *, quoting: bool = True
+) -> tuple[list[str] | None, str | None]:
     try:
-        rows = list(csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter or ",", strict=True))
+        reader = csv.reader(
+            io.StringIO(raw, newline=""),
+            delimiter=delimiter,
+            quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+            strict=True,
+        )
+        rows = list(reader)
     except csv.Error as exc:
         return None, f"record {index} (line {line}): malformed CSV: {exc}"
     if len(rows) != 1:
@@ -299,34 +294,48 @@ def _parse_json_record(raw: str, index: int, line: int) -> tuple[dict[str, Any] 
 def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
     """SageMaker hook: one prediction per data record of ``data``, in input order.
 
-    A CSV header row (a row equal to one of the profile's layouts) is skipped, not scored.
+    CSV records are read by the profile: its delimiter and quoting (``format: tsv``,
+    ``delimiter``, ``quoting``), and ONE column layout per request, chosen among the
+    profile's accepted layouts (with or without the label column) as the one most records
+    fit (ties: the order the profile declares them), never by the first row. A first record
+    equal to a layout's column names is a header: skipped, not scored, counted in
+    ``data.headers_skipped`` (whatever ``input.header`` says: a header line is never a
+    review). A record that fits no layout is an error record and is not scored.
+
     Good records get ``id, label, confidence, probabilities, model_version``; bad ones
-    ``id, error, model_version``. Keys starting with ``_`` (``_line``, ``_raw``) are for
-    the batch transform's error file and are never written by :func:`output_fn`.
+    ``id, error, model_version``. A JSON record's ``source_uri`` / ``source_record`` (the
+    user's input object and record number, written by ``ml.transform_input``) are passed
+    through. Keys starting with ``_`` (``_line``, ``_raw``) are for the batch transform's
+    error file and are never written by :func:`output_fn`.
     """
     layout = model.layout
     out: list[dict[str, Any]] = []
     texts: list[str] = []
     scored: list[dict[str, Any]] = []
+    records = data.records
     header: tuple[str, ...] | None = None
-    for rec in data.records:
+    columns: tuple[str, ...] | None = None
+    if data.content_type == CSV:
+        records = _records_by_profile(data, layout)
+        header, columns = _request_layout(records, layout)
+        if header is not None:
+            data.headers_skipped += 1
+            records = records[1:]
+    for rec in records:
         entry: dict[str, Any] = {"id": None, "_line": rec.line, "_raw": rec.raw, "_classes": model.classes}
         try:
             if rec.error:
                 raise _RecordError(rec.error)
             if data.content_type == CSV:
-                values = _reparse(rec, layout)
-                if layout.header and header is None and _is_header(values, layout):
-                    header = tuple(values)
-                    continue
-                record = _csv_mapping(values, header, layout, rec)
+                record: dict[str, Any] = _csv_mapping(rec, columns, layout)
             else:
                 record = rec.values if isinstance(rec.values, dict) else {}
-            entry["id"] = _record_id(record, rec, layout)
+                _pass_source(record, rec, entry)
+            entry["id"] = _record_id(record, rec, layout, entry)
             text = _record_text(record, rec, layout)
         except _RecordError as exc:
             if entry["id"] is None:
-                entry["id"] = row_id_of(rec.raw)
+                entry["id"] = row_id(rec.raw, source_uri=entry.get("source_uri"), record=entry.get("source_record"))
             entry["error"] = str(exc)
             entry["model_version"] = model.version
             out.append(entry)
@@ -349,50 +358,69 @@ class _RecordError(ValueError):
     pass
 
 
-def _reparse(rec: RawRecord, layout: InputLayout) -> list[str]:
+def _records_by_profile(data: RequestData, layout: InputLayout) -> list[RawRecord]:
+    """The request's CSV records split and parsed with the profile's dialect (``input_fn`` used RFC 4180 commas)."""
+    delimiter = data.delimiter or layout.delimiter
+    if not data.body or (delimiter == "," and layout.quoting):
+        return data.records
+    return _split_and_parse(data.body, CSV, delimiter, quoting=layout.quoting)
+
+
+def _request_layout(
+    records: list[RawRecord], layout: InputLayout
+) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+    """``(header, columns)`` of one request: a recognised header line, and the layout records are read with."""
+    good = [r for r in records if r.error is None and isinstance(r.values, list)]
+    if records and records[0] in good:
+        names = tuple(v.lstrip(_BOM).strip() for v in records[0].values or [])
+        for lay in layout.layouts:
+            if names == tuple(c.strip() for c in lay):
+                return lay, lay
+    widths = [len(r.values or []) for r in good]
+    best: tuple[str, ...] | None = None
+    best_count = 0
+    for lay in layout.layouts:  # declared order breaks ties
+        count = sum(1 for w in widths if w == len(lay))
+        if count > best_count:
+            best, best_count = lay, count
+    return None, best
+
+
+def _csv_mapping(rec: RawRecord, columns: tuple[str, ...] | None, layout: InputLayout) -> dict[str, str]:
     values = rec.values
     assert isinstance(values, list)
-    if layout.delimiter == "," and layout.quoting:
-        return values
-    # A TSV profile or one without quoting: parse the record again with the profile's dialect.
-    try:
-        reader = csv.reader(
-            io.StringIO(rec.raw, newline=""),
-            delimiter=layout.delimiter,
-            quoting=csv.QUOTE_MINIMAL if layout.quoting else csv.QUOTE_NONE,
-        )
-        rows = list(reader)
-    except csv.Error as exc:
-        raise _RecordError(f"record {rec.index} (line {rec.line}): malformed CSV: {exc}") from None
-    return rows[0] if len(rows) == 1 else values
-
-
-def _is_header(values: list[str], layout: InputLayout) -> bool:
-    cleaned = [v.lstrip(_BOM).strip() for v in values]
-    return any(tuple(cleaned) == lay for lay in layout.layouts)
-
-
-def _csv_mapping(
-    values: list[str], header: tuple[str, ...] | None, layout: InputLayout, rec: RawRecord
-) -> dict[str, str]:
-    columns = header if header is not None and len(header) == len(values) else layout.layout_for(len(values))
-    if columns is None:
-        expected = sorted({len(lay) for lay in layout.layouts})
+    if columns is None or len(columns) != len(values):
+        expected = " or ".join(map(str, sorted({len(lay) for lay in layout.layouts})))
+        if columns is not None:
+            expected = f"{len(columns)} like the rest of the request ({', '.join(columns)})"
         raise _RecordError(
             f"record {rec.index} (line {rec.line}): {len(values)} field(s), profile {layout.name!r} expects "
-            f"{' or '.join(map(str, expected))} (its columns, with or without the label column {layout.label!r})"
+            f"{expected} (its columns, with or without the label column {layout.label!r})"
         )
     return dict(zip(columns, values, strict=True))
 
 
-def _record_id(record: dict[str, Any], rec: RawRecord, layout: InputLayout) -> str:
+def _pass_source(record: dict[str, Any], rec: RawRecord, entry: dict[str, Any]) -> None:
+    """Copy ``source_uri`` / ``source_record`` of a JSON record into its prediction (checked)."""
+    uri, number = record.get("source_uri"), record.get("source_record")
+    if uri is not None:
+        if not isinstance(uri, str) or not uri:
+            raise _RecordError(f"record {rec.index} (line {rec.line}): field 'source_uri' must be a non-empty string")
+        entry["source_uri"] = uri
+    if number is not None:
+        if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+            raise _RecordError(f"record {rec.index} (line {rec.line}): field 'source_record' must be an integer >= 1")
+        entry["source_record"] = number
+
+
+def _record_id(record: dict[str, Any], rec: RawRecord, layout: InputLayout, entry: dict[str, Any]) -> str:
     for key in ("id", layout.id_field):
         if key and key in record and record[key] not in (None, ""):
             value = record[key]
             if isinstance(value, dict | list):
                 raise _RecordError(f"record {rec.index} (line {rec.line}): field {key!r} must be a string or number")
             return str(value)
-    return row_id_of(rec.raw)
+    return row_id(rec.raw, source_uri=entry.get("source_uri"), record=entry.get("source_record"))
 
 
 def _record_text(record: dict[str, Any], rec: RawRecord, layout: InputLayout) -> str:
@@ -413,7 +441,7 @@ def _record_text(record: dict[str, Any], rec: RawRecord, layout: InputLayout) ->
                 f"record {rec.index} (line {rec.line}): field {f!r} is {type(value).__name__}, expected a string"
             )
         values.append(value)
-    text = combine_text_fields(values, layout.text_separator) if len(values) > 1 else clean_text(values[0]) or ""
+    text = combine_text_fields(values, layout.text_separator)
     if not text:
         raise _RecordError(f"record {rec.index} (line {rec.line}): empty text after normalisation of {list(fields)}")
     return text
@@ -421,7 +449,7 @@ def _record_text(record: dict[str, Any], rec: RawRecord, layout: InputLayout) ->
 
 # --- output -----------------------------------------------------------------------------------
 
-PUBLIC_KEYS = ("id", "label", "confidence", "probabilities", "model_version", "error")
+PUBLIC_KEYS = ("id", "source_uri", "source_record", "label", "confidence", "probabilities", "model_version", "error")
 
 
 def public_view(entry: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,12 @@ version, so scoring the same input again replaces the same file (in whatever dat
 it was before) and never duplicates rows. Error records (``error`` in the ``.out`` line)
 are not results; they are counted and live in the job's ``errors/`` files.
 
+Every row traces back to its input: ``source_uri`` is the user's input object (not the
+staged ``.jsonl`` the transform read), ``source_record`` the 1-based record number in it
+(header and preamble lines are not records), ``id`` the row id of ``ml.textnorm.row_id``
+(unique per file and record), so ``(source_uri, source_record, model_version)`` is the key
+of a prediction.
+
 The SQL lives in ``include/sql/``: ``results_duckdb.sql`` (a view over the files),
 ``results_athena.sql`` (the external table) and ``queries/*.sql``, written in the SQL that
 DuckDB and Athena (Trino) share, with ``${table}`` for the table and ``?`` parameters.
@@ -34,8 +40,21 @@ VIEW = "nlpops_results"
 #: The shared summary queries, in the order they are reported.
 SUMMARY_QUERIES = ("class_distribution_per_day", "low_confidence_share", "volume_per_source_file")
 OUT_COLUMNS = (
-    "{'id': 'VARCHAR', 'label': 'VARCHAR', 'confidence': 'DOUBLE', "
-    "'probabilities': 'MAP(VARCHAR, DOUBLE)', 'model_version': 'VARCHAR', 'error': 'VARCHAR'}"
+    "{'id': 'VARCHAR', 'source_uri': 'VARCHAR', 'source_record': 'BIGINT', 'label': 'VARCHAR', "
+    "'confidence': 'DOUBLE', 'probabilities': 'MAP(VARCHAR, DOUBLE)', 'model_version': 'VARCHAR', "
+    "'error': 'VARCHAR'}"
+)
+#: Columns of a results file, in order (docs/CONTRACTS.md "Results").
+RESULT_COLUMNS = (
+    "id",
+    "label",
+    "confidence",
+    "probabilities",
+    "source_uri",
+    "source_record",
+    "source_key",
+    "source_etag",
+    "job_name",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: Per-run batch manifests under the results prefix (not a partition: Athena and DuckDB skip it).
@@ -111,15 +130,22 @@ def publish_results(
                 local_out = _local_copy(out_uri, tmp)
                 name = results_file_name(key, str(obj.get("etag") or ""))
                 staged = os.path.join(tmp, f"{uuid.uuid4().hex}.parquet")
-                source = f"read_json({_quote(local_out)}, format='newline_delimited', columns={OUT_COLUMNS})"
+                reader = f"read_json({_quote(local_out)}, format='newline_delimited', columns={OUT_COLUMNS})"
+                # A table keeps the file's order in rowid: line i of a .out answers data record i of
+                # its input, the record number of inputs that did not carry source_record themselves.
+                con.execute(f"CREATE OR REPLACE TEMP TABLE scored AS SELECT * FROM {reader}")  # noqa: S608
                 counts = "count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL)"
-                rows, errors = con.execute(f"SELECT {counts} FROM {source}").fetchone() or (0, 0)  # noqa: S608
+                rows, errors = con.execute(f"SELECT {counts} FROM scored").fetchone() or (0, 0)  # noqa: S608
+                # The user's input object: the staged copy names it (ml.transform_input), else the object itself.
+                user_uri = str(obj.get("source_uri") or obj["uri"])
                 con.execute(
                     f"""COPY (
                         SELECT id, label, confidence, probabilities,
-                               {_quote(str(obj["uri"]))} AS source_uri, {_quote(key)} AS source_key,
+                               coalesce(source_uri, {_quote(user_uri)}) AS source_uri,
+                               coalesce(source_record, rowid + 1) AS source_record,
+                               {_quote(key)} AS source_key,
                                {_quote(str(obj.get("etag") or ""))} AS source_etag, {_quote(job_name)} AS job_name
-                        FROM {source} WHERE error IS NULL
+                        FROM scored WHERE error IS NULL ORDER BY rowid
                     ) TO {_quote(staged)} (FORMAT parquet, COMPRESSION zstd)"""  # noqa: S608 - values are quoted
                 )
                 target = lake.join(partition, name)

@@ -48,6 +48,7 @@ ERRORS_DIR = "errors"
 _READ_BLOCK = 1 * MB
 _BOM = b"\xef\xbb\xbf"
 _ERROR_RAW_CHARS = 2000
+_SOURCE_KEYS = ("source_uri", "source_record")
 
 
 class TransformError(RuntimeError):
@@ -188,6 +189,7 @@ class RequestResult:
     body: bytes
     records: int
     errors: list[dict[str, Any]]  # {"position", "line", "id", "error", "raw"}
+    headers_skipped: int = 0  # header lines recognised by the handler and not scored
 
 
 def score_request(body: bytes, content_type: str, accept: str, model: Model | None = None) -> RequestResult:
@@ -195,13 +197,21 @@ def score_request(body: bytes, content_type: str, accept: str, model: Model | No
     model = model or _MODEL
     if model is None:
         raise TransformError(f"the model could not be loaded in the worker: {_MODEL_ERROR}")
-    predictions = predict_fn(input_fn(body, content_type), model)
+    data = input_fn(body, content_type)
+    predictions = predict_fn(data, model)
     errors = [
-        {"position": i, "line": e["_line"], "id": e["id"], "error": e["error"], "raw": e["_raw"][:_ERROR_RAW_CHARS]}
+        {
+            "position": i,
+            "line": e["_line"],
+            "id": e["id"],
+            "error": e["error"],
+            "raw": e["_raw"][:_ERROR_RAW_CHARS],
+            **{k: e[k] for k in _SOURCE_KEYS if k in e},
+        }
         for i, e in enumerate(predictions)
         if "error" in e
     ]
-    return RequestResult(output_fn(predictions, accept), len(predictions), errors)
+    return RequestResult(output_fn(predictions, accept), len(predictions), errors, data.headers_skipped)
 
 
 # --- the job ----------------------------------------------------------------------------------
@@ -222,6 +232,7 @@ class FileResult:
     requests: int = 0
     bytes_in: int = 0
     errors_uri: str | None = None
+    headers_skipped: int = 0
 
 
 @dataclass
@@ -449,9 +460,12 @@ class BatchTransform:
                     "id": e["id"],
                     "error": e["error"],
                     "raw": e["raw"],
+                    # the user's input object and record, when the staged input carried them
+                    **{k: e[k] for k in _SOURCE_KEYS if k in e},
                 }
             )
         result.records += res.records
+        result.headers_skipped += res.headers_skipped
         result.errors += len(res.errors)
         result.scored += res.records - len(res.errors)
 

@@ -2,10 +2,14 @@
 
 Validation keeps the valid rows of each raw file in the validated zone (Parquet). The
 transform must score exactly those rows, once each, with the id validation gave them, so
-each source file becomes one JSON-lines object ``{"id": …, <text fields>: …}`` — the
+each source file becomes one JSON-lines object ``{"id": …, "source_uri": …,
+"source_record": …, <text fields>: …}`` — the
 ``application/jsonlines`` input the handler accepts on both targets (SageMaker Batch
 Transform reads the same objects from S3). Object keys keep the source key (plus
 ``.jsonl``) and etag, so results stay keyed by (input object, checksum, model version).
+``source_uri`` (the user's input object, not this staged copy) and ``source_record`` (the
+1-based record number in it) travel through the handler into every prediction, so a
+result row joins back to its input record on both targets.
 """
 
 from __future__ import annotations
@@ -45,7 +49,16 @@ def stage_transform_inputs(
             continue
         key = f"{src['key']}.jsonl"
         lines = [
-            json.dumps({"id": r["_row_id"], **{f: r.get(f) for f in text_fields}}, ensure_ascii=False) for r in rows
+            json.dumps(
+                {
+                    "id": r["_row_id"],
+                    "source_uri": r["_source_uri"],
+                    "source_record": int(r["_source_record"]),
+                    **{f: r.get(f) for f in text_fields},
+                },
+                ensure_ascii=False,
+            )
+            for r in rows
         ]
         body = ("\n".join(lines) + "\n").encode("utf-8")
         uri = lake.join(out_prefix_uri, *key.split("/"))

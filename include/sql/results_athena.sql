@@ -8,6 +8,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS ${database}.${table} (
     confidence    double,
     probabilities map<string, double>,
     source_uri    string,
+    source_record bigint,
     source_key    string,
     source_etag   string,
     job_name      string

@@ -81,16 +81,21 @@ def test_csv_with_header_embedded_newline_and_no_label(tweets_model) -> None:
 
 def test_csv_without_header_in_a_later_request_maps_by_position(tweets_model) -> None:
     # Only the first mini-batch of a file carries the header: later ones are mapped by field count.
-    body = tweet_row("1", "great flight thank you") + tweet_row("2", "worst service cancelled", label=None)
+    body = tweet_row("1", "great flight thank you", label=None) + tweet_row("2", "worst service cancelled", label=None)
     preds = predict_fn(input_fn(body, "text/csv; charset=utf-8"), tweets_model)
     assert [(p["id"], p["label"]) for p in preds] == [("1", "positive"), ("2", "negative")]
+    # One layout per request (the profile's, as most records fit it): a record of another width is an error.
+    body += tweet_row("3", "great flight thank you")
+    preds = predict_fn(input_fn(body, "text/csv; charset=utf-8"), tweets_model)
+    assert [p.get("label") for p in preds[:2]] == ["positive", "negative"]
+    assert "15 field(s)" in preds[2]["error"] and "expects 14 like the rest of the request" in preds[2]["error"]
 
 
 def test_csv_profile_without_header_and_without_id_hashes_the_raw_record(polarity_model) -> None:
     body = '2,"Great","love it, best ever\r\nreally great"\r\n"1","Awful","terrible, delayed"\r\n"Only","title"\r\n'
     preds = predict_fn(input_fn(body.encode(), CSV), polarity_model)
-    assert [p["label"] for p in preds][:2] == ["positive", "negative"]
-    assert "label" in preds[2]  # two fields = the layout without the label column (title, text)
+    assert [p.get("label") for p in preds][:2] == ["positive", "negative"]
+    assert "2 field(s)" in preds[2]["error"]  # the request's layout is (polarity, title, text)
     assert preds[0]["id"] == row_id_of('2,"Great","love it, best ever\r\nreally great"')
     assert preds[1]["id"] == row_id_of('"1","Awful","terrible, delayed"')
     assert preds[0]["model_version"] == "unversioned"
@@ -139,7 +144,7 @@ def test_malformed_csv_records(polarity_model) -> None:
     preds = predict_fn(input_fn(body, CSV), polarity_model)
     assert "label" in preds[0]
     assert "malformed CSV" in preds[1]["error"] and "record 2 (line 2)" in preds[1]["error"]
-    assert "4 field(s), profile 'amazon_polarity' expects 2 or 3" in preds[2]["error"]
+    assert "4 field(s), profile 'amazon_polarity' expects 3 like the rest" in preds[2]["error"]
     assert "not UTF-8" in preds[3]["error"]
     assert "never closed" in preds[4]["error"] and "line 5" in preds[4]["error"]
 

@@ -126,6 +126,8 @@ def _hive_type(arrow_type: Any) -> str:
         return "string"
     if pa.types.is_float64(arrow_type):
         return "double"
+    if pa.types.is_int64(arrow_type):
+        return "bigint"
     if pa.types.is_map(arrow_type):
         return f"map<{_hive_type(arrow_type.key_type)},{_hive_type(arrow_type.item_type)}>"
     raise AssertionError(f"no Athena type for {arrow_type}")
