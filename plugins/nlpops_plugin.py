@@ -8,28 +8,25 @@ package itself is imported normally.
 - ``fastapi_apps``: the Model Ops app (``nlpops.ui.app``) mounted on the api-server at ``/nlpops``;
 - ``external_views``: a top-level "Model Ops" entry in the UI's navigation that shows that
   page inside the UI (``/plugin/model-ops``);
-- ``operator_extra_links``: the report links of the local training and transform operators
-  (also declared on the operators themselves, which is what Airflow 3 stores with the task).
+
+The report links are declared on the operators only (``operator_extra_links``), never here:
+in Airflow 3 the worker resolves an operator's links when the task finishes and stores each
+URL as an XCom, which the api-server reads back. A link registered in a plugin takes
+precedence over that stored URL and would run its ``get_link`` inside the api-server, which
+has no task-SDK supervisor to read XComs with (``GET …/links`` answered HTTP 500).
 """
 
 from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from nlpops.links.reports import EvaluationReportLink, TransformOutputLink
-from nlpops.operators.training import LocalTrainingOperator
-from nlpops.operators.transform import LocalBatchTransformOperator
 from nlpops.ui.app import app as model_ops_app
 
 URL_PREFIX = "/nlpops"
 
-# Which operator class each plugin-registered link belongs to (Airflow matches class name and module).
-EvaluationReportLink.operators = [LocalTrainingOperator]
-TransformOutputLink.operators = [LocalBatchTransformOperator]
-
 
 class NlpopsPlugin(AirflowPlugin):
-    """Model Ops page (FastAPI + nav entry) and report links of the nlpops operators."""
+    """Model Ops page (FastAPI + nav entry); the report links live on the operators."""
 
     name = "nlpops"
     fastapi_apps = [
@@ -45,4 +42,3 @@ class NlpopsPlugin(AirflowPlugin):
             "icon": f"{URL_PREFIX}/icon.svg",
         },
     ]
-    operator_extra_links = [EvaluationReportLink(), TransformOutputLink()]

@@ -10,6 +10,9 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "false")
+# Tasks that fail on purpose retry after 1 s, not the project's 60 s (nlpops.runtime.airflow_environ
+# passes this to every Airflow subprocess of the tests).
+os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY", "1")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"

@@ -62,9 +62,15 @@ def test_failing_task_makes_dags_test_exit_non_zero(airflow_home, write_raw):
     from include import lake
 
     s = airflow_home.settings()
+    processed = s.zone_uri("processed", "amazon_polarity")
+    published_before = len(list(lake.published(processed)))
     bad = Path(lake.local_path(s.zone_uri("raw", "amazon_polarity", "garbage.csv")))
     bad.parent.mkdir(parents=True, exist_ok=True)
     bad.write_text("".join(f'"7","title {i}","text {i}"\n' for i in range(50)), encoding="utf-8")
     run = airflow_home.dags_test("amazon_polarity_ingest", FAST)
-    assert run.returncode != 0
-    assert "QuarantineRateExceeded" in run.output or "quarantine" in run.output.lower()
+    assert run.returncode != 0, run.output[-5000:]
+    # failed for the breaker's reason (the message names the setting at fault) ...
+    assert "QuarantineRateExceeded" in run.output, run.output[-5000:]
+    assert "max_quarantine_rate" in run.output, run.output[-5000:]
+    # ... and stopped there: nothing reached processed/
+    assert len(list(lake.published(processed))) == published_before

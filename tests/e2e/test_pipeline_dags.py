@@ -1,7 +1,9 @@
 """The whole local pipeline through `airflow dags test`: ingest → train (promote, then reject)
 → batch inference (idempotent) → drift → the drift asset event queues the train DAG.
 
-One Airflow home for the module; every step needs the previous one, so this is one test.
+One Airflow home for the module and one test per stage, run in file order: every stage needs
+the one before it (the ``stages`` record says which passed), so a failure names its stage and
+the stages after it are skipped with the name of the one that failed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,16 @@ import sys
 import pytest
 
 pytestmark = pytest.mark.e2e
+
+STAGES = (
+    "ingest",
+    "first_model",
+    "second_model",
+    "batch_inference",
+    "batch_rerun",
+    "drifted_batch",
+    "drift_queues_train",
+)
 
 FAST = {"quiet_seconds": 0, "wait_timeout_minutes": 0}
 
@@ -36,55 +48,94 @@ def _result_rows(results_uri: str) -> int:
     return int(duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()[0][0])
 
 
-def test_pipeline_end_to_end(airflow_home, write_raw):
-    from ml.generator import DriftKnobs
-    from ml.registry import get_registry
+@pytest.fixture(scope="module")
+def pipeline(airflow_home) -> dict:
+    """The module's shared state: the stages that passed and what later stages need."""
     from nlpops.runtime import airflow_bin
 
-    af = airflow_home
-    s = af.settings()
-    subprocess.run([airflow_bin(), "dags", "reserialize"], env=af.env, check=True, capture_output=True)
+    env = airflow_home.env
+    subprocess.run([airflow_bin(), "dags", "reserialize"], env=env, check=True, capture_output=True)
     # asset events only queue unpaused consumers
     for dag_id in ("amazon_polarity_train", "amazon_polarity_drift"):
-        subprocess.run([airflow_bin(), "dags", "unpause", dag_id], env=af.env, check=True, capture_output=True)
-    write_raw(af, "train-a.csv", 4000, seed=11)
-    assert (r := af.dags_test("amazon_polarity_ingest", FAST)).returncode == 0, r.output[-4000:]
+        subprocess.run([airflow_bin(), "dags", "unpause", dag_id], env=env, check=True, capture_output=True)
+    return {"passed": []}
 
-    # first model: promoted if it clears the floor
-    assert (r := af.dags_test("amazon_polarity_train")).returncode == 0, r.output[-4000:]
-    registry = get_registry(s)
-    v1 = registry.get_by_alias("amazon_polarity", "champion")
+
+def _stage(pipeline: dict, name: str) -> None:
+    """Skip unless every stage before ``name`` passed (they run in file order)."""
+    before = STAGES[: STAGES.index(name)]
+    missing = [s for s in before if s not in pipeline["passed"]]
+    if missing:
+        pytest.skip(f"stage {name!r} needs stage {missing[0]!r}, which did not pass")
+
+
+def _passed(pipeline: dict, name: str) -> None:
+    pipeline["passed"].append(name)
+
+
+def test_ingest(airflow_home, pipeline, write_raw):
+    _stage(pipeline, "ingest")
+    write_raw(airflow_home, "train-a.csv", 4000, seed=11)
+    assert (r := airflow_home.dags_test("amazon_polarity_ingest", FAST)).returncode == 0, r.output[-4000:]
+    _passed(pipeline, "ingest")
+
+
+def test_first_model_is_promoted(airflow_home, pipeline):
+    from ml.registry import get_registry
+
+    _stage(pipeline, "first_model")
+    assert (r := airflow_home.dags_test("amazon_polarity_train")).returncode == 0, r.output[-4000:]
+    v1 = get_registry(airflow_home.settings()).get_by_alias("amazon_polarity", "champion")
     assert v1 is not None and v1.metrics["macro_f1"] > 0.7
+    pipeline["v1"] = v1.version
+    _passed(pipeline, "first_model")
 
-    # same data again: not better by the margin -> rejected with a reason, v1 stays champion
-    assert (r := af.dags_test("amazon_polarity_train")).returncode == 0, r.output[-4000:]
-    assert registry.get_by_alias("amazon_polarity", "champion").version == v1.version
-    v2 = [v for v in registry.list_versions("amazon_polarity") if v.version != v1.version][-1]
+
+def test_same_data_again_is_rejected(airflow_home, pipeline):
+    """Not better by the margin: rejected with a reason, v1 stays champion."""
+    from ml.registry import get_registry
+
+    _stage(pipeline, "second_model")
+    assert (r := airflow_home.dags_test("amazon_polarity_train")).returncode == 0, r.output[-4000:]
+    registry = get_registry(airflow_home.settings())
+    assert registry.get_by_alias("amazon_polarity", "champion").version == pipeline["v1"]
+    v2 = [v for v in registry.list_versions("amazon_polarity") if v.version != pipeline["v1"]][-1]
     assert v2.status == "Rejected"
+    _passed(pipeline, "second_model")
 
-    # batch inference: one prediction per valid row, and a re-run adds nothing
-    write_raw(af, "batch-1.csv", 1500, seed=21, zone="inference-input", with_label=False)
-    assert (r := af.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
-    results = s.zone_uri("results", "amazon_polarity")
-    assert _result_rows(results) == 1500
-    assert (r := af.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
-    assert _result_rows(results) == 1500
 
-    # a drifted batch: scored, then the drift DAG emits the drift asset event -> train is queued
-    write_raw(
-        af,
-        "batch-2.csv",
-        3000,
-        seed=22,
-        zone="inference-input",
-        with_label=False,
-        drift=DriftKnobs.from_magnitude(0.8),
-    )
-    assert (r := af.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
-    drifted_key = f"20260201T{af._clock:02d}0000"
-    assert _queued(af, "amazon_polarity_train") == 0
-    assert (r := af.dags_test("amazon_polarity_drift", {"inference_run_key": drifted_key})).returncode == 0, r.output[
-        -4000:
-    ]
+def test_batch_inference_scores_every_valid_row(airflow_home, pipeline, write_raw):
+    _stage(pipeline, "batch_inference")
+    write_raw(airflow_home, "batch-1.csv", 1500, seed=21, zone="inference-input", with_label=False)
+    assert (r := airflow_home.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
+    assert _result_rows(airflow_home.settings().zone_uri("results", "amazon_polarity")) == 1500
+    _passed(pipeline, "batch_inference")
+
+
+def test_batch_inference_rerun_adds_nothing(airflow_home, pipeline):
+    _stage(pipeline, "batch_rerun")
+    assert (r := airflow_home.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
+    assert _result_rows(airflow_home.settings().zone_uri("results", "amazon_polarity")) == 1500
+    _passed(pipeline, "batch_rerun")
+
+
+def test_drifted_batch_is_scored(airflow_home, pipeline, write_raw):
+    from ml.generator import DriftKnobs
+
+    _stage(pipeline, "drifted_batch")
+    knobs = DriftKnobs.from_magnitude(0.8)
+    write_raw(airflow_home, "batch-2.csv", 3000, seed=22, zone="inference-input", with_label=False, drift=knobs)
+    assert (r := airflow_home.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
+    assert 1500 < _result_rows(airflow_home.settings().zone_uri("results", "amazon_polarity")) <= 1500 + 3000
+    pipeline["drifted_key"] = f"20260201T{airflow_home._clock:02d}0000"
+    _passed(pipeline, "drifted_batch")
+
+
+def test_drift_emits_the_asset_event_that_queues_train(airflow_home, pipeline):
+    _stage(pipeline, "drift_queues_train")
+    assert _queued(airflow_home, "amazon_polarity_train") == 0
+    conf = {"inference_run_key": pipeline["drifted_key"]}
+    assert (r := airflow_home.dags_test("amazon_polarity_drift", conf)).returncode == 0, r.output[-4000:]
     assert "retrain=True" in r.output
-    assert _queued(af, "amazon_polarity_train") == 1
+    assert _queued(airflow_home, "amazon_polarity_train") == 1
+    _passed(pipeline, "drift_queues_train")

@@ -119,4 +119,13 @@ def test_corrupt_history_line_names_file_and_line(lake: str) -> None:
 
 
 def test_default_thresholds_name_known_metrics() -> None:
-    metrics_over({}, DriftSpec().thresholds)
+    from ml.drift.policy import KNOWN_METRICS
+
+    thresholds = DriftSpec().thresholds
+    assert thresholds and set(thresholds) <= KNOWN_METRICS, sorted(set(thresholds) - KNOWN_METRICS)
+    # every default threshold can fire: a batch above all of them names all of them
+    above = {name: limit + 1.0 for name, limit in thresholds.items()}
+    assert metrics_over(above, thresholds) == sorted(thresholds)
+    assert metrics_over({}, thresholds) == []
+    with pytest.raises(PolicyError, match="unknown metric"):
+        metrics_over({}, {**thresholds, "not_a_metric": 0.1})

@@ -43,7 +43,8 @@ def test_row_id_is_sha1_of_the_raw_record() -> None:
 
 
 def test_patterns_are_the_etl_patterns() -> None:
-    text = pytest.importorskip("etl.transforms.text")  # imports pyspark, starts no session
+    from etl.transforms import text  # imports pyspark, starts no session
+
     assert textnorm.TAG_PATTERN == text.TAG_PATTERN
     assert textnorm.WHITESPACE_PATTERN == text.WHITESPACE_PATTERN
     assert textnorm.CONTROL_PATTERN == text.CONTROL_PATTERN

@@ -321,7 +321,8 @@ def test_plugin_is_discovered_by_airflow(tmp_path):
         "print(json.dumps({'plugins': [p.name for p in plugins], 'errors': errors,\n"
         "  'apps': [[a['url_prefix'], type(a['app']).__name__] for a in apps],\n"
         "  'views': views,\n"
-        "  'links': [[type(x).__name__, [o.__name__ for o in x.operators]] for x in pm.get_operator_extra_links()],\n"
+        "  'links': [type(x).__name__ for x in pm.get_operator_extra_links()],\n"
+        "  'global_links': [type(x).__name__ for x in pm.get_global_operator_extra_links()],\n"
         "  'stray': sorted(m for m in __import__('sys').modules if m in ('app', 'training', 'idempotent'))}))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=180)
@@ -331,9 +332,51 @@ def test_plugin_is_discovered_by_airflow(tmp_path):
     assert ["/nlpops", "FastAPI"] in found["apps"]
     (view,) = [v for v in found["views"] if v["name"] == "Model Ops"]
     assert view["href"] == "/nlpops/" and view["url_route"] == "model-ops"
-    assert ["EvaluationReportLink", ["LocalTrainingOperator"]] in found["links"]
-    assert ["TransformOutputLink", ["LocalBatchTransformOperator"]] in found["links"]
+    # links registered in a plugin would run in the api-server, which cannot read XComs through the task SDK
+    assert found["links"] == [] and found["global_links"] == []
     assert found["stray"] == []  # plugins/.airflowignore: package files are not imported one by one
+
+
+def test_the_api_server_reads_the_links_the_worker_stored(tmp_path):
+    """Deserialised as the api-server does (plugins loaded), every report link reads its URL from XCom.
+
+    The worker stores each link's URL under the link's ``xcom_key`` when the task finishes; a link
+    class of ours at this point would call the task SDK inside the api-server (HTTP 500).
+    """
+    from nlpops.runtime import airflow_environ
+
+    env = airflow_environ(tmp_path / "airflow", NLPOPS_LAKE_URI=(tmp_path / "lake").as_uri())
+    probe = tmp_path / "probe.py"  # a file, not -c: pyspark exits 0 when __main__ has no __file__
+    probe.write_text(
+        "import json\n"
+        "from datetime import datetime\n"
+        "from airflow.sdk import DAG\n"
+        "from airflow.serialization.serialized_objects import DagSerialization\n"
+        "from nlpops.operators.training import LocalTrainingOperator\n"
+        "from nlpops.operators.transform import LocalBatchTransformOperator\n"
+        "with DAG('d', schedule=None, start_date=datetime(2026, 1, 1)) as dag:\n"
+        "    LocalTrainingOperator(task_id='train', profile_name='p', processed_uri='file:///x',\n"
+        "        output_uri='file:///y', hyperparameters={})\n"
+        "    LocalBatchTransformOperator(task_id='transform', profile_name='p', objects=[],\n"
+        "        model_artifact_uri='file:///m', model_version='1')\n"
+        "api_side = DagSerialization.from_dict(DagSerialization.to_dict(dag))\n"
+        "print(json.dumps({t.task_id: sorted([type(x).__name__, x.name, x.xcom_key]\n"
+        "    for x in t.operator_extra_links) for t in api_side.tasks}))\n"
+    )
+    out = subprocess.run([sys.executable, str(probe)], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found == {
+        "train": [
+            ["XComOperatorLink", "Evaluation report", "_link_EvaluationReportLink"],
+            ["XComOperatorLink", "Model Ops", "_link_ModelOpsLink"],
+        ],
+        "transform": [
+            ["XComOperatorLink", "Input Data Docs", "_link_InputDataDocsLink"],
+            ["XComOperatorLink", "Model Ops", "_link_ModelOpsLink"],
+            ["XComOperatorLink", "Transform output", "_link_TransformOutputLink"],
+        ],
+    }
 
 
 # -- the links ---------------------------------------------------------------------------------
