@@ -16,13 +16,14 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv iac-tools browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui suites clean up down
+.PHONY: help venv iac-tools browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
 	@echo "make test    - lint, format check, types and the whole test suite (what CI runs)"
 	@echo "make bench   - run the benchmarks and rewrite BENCHMARKS.md"
 	@echo "make mlflow-ui - open the MLflow UI on the local registry store"
+	@echo "make serve   - serve the champion (SageMaker's /ping, /invocations) on 127.0.0.1"
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
@@ -89,6 +90,10 @@ up: check-java
 
 down: $(STAMP)
 	$(BIN)/python scripts/stack.py down
+
+# the registry's champion behind SageMaker's serving contract on 127.0.0.1 (hot-swaps on promotion)
+serve: $(STAMP)
+	$(BIN)/python scripts/serve.py $(if $(PROFILE),--profile $(PROFILE))
 
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(AIRFLOW_HOME)/mlflow.db" --host 127.0.0.1 --port 5000
