@@ -36,6 +36,7 @@ from etl.validation.suites import CONTENT_HASH, META_QUARANTINE, META_REASON, RA
 from include import lake
 from include.lake import ObjectInfo
 from include.profiles import Profile
+from ml.textnorm import combine_text_fields, row_id
 
 log = logging.getLogger(__name__)
 #: the GX module whose import-time INFO lines are silenced (see :class:`_Gx`)
@@ -186,12 +187,15 @@ class _Gx:
 
 
 def combine_text(values: Sequence[str], separator: str) -> str | None:
-    """The text the rules judge: non-blank text fields joined; whitespace if all are blank; None if all empty."""
-    present = [v for v in values if v != ""]
-    if not present:
-        return None
-    content = [v for v in present if v.strip()]
-    return separator.join(content) if content else "".join(present)
+    """The text the rules judge: the ETL's and the handler's text (``ml.textnorm.combine_text_fields``).
+
+    ``None`` when every field is empty (reason "null/empty"); ``""`` when something was there
+    but nothing is left after normalisation (whitespace or markup only: reason "blank").
+    """
+    text = combine_text_fields(values, separator)
+    if text:
+        return text
+    return None if all(v == "" for v in values) else ""
 
 
 def _safe_name(key: str) -> str:
@@ -407,8 +411,8 @@ class _RecordValidator:
             for c in self.out.columns:
                 v = fields[pos[c]] if c in pos else None
                 valid[c].append(v if v != "" else None)
-            row_id = fields[pos[id_col]] if id_col else hashlib.sha1(rec.raw.encode("utf-8")).hexdigest()[:16]  # noqa: S324
-            valid["_row_id"].append(row_id)
+            rid = fields[pos[id_col]] if id_col else row_id(rec.raw, source_uri=result.obj.uri, record=rec.record)
+            valid["_row_id"].append(rid)
             valid["_source_uri"].append(result.obj.uri)
             valid["_source_record"].append(rec.record)
             valid["_source_line"].append(rec.line)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: (``nlpops.<profile>.<kind>``): the identity does not change with the target or lake URI,
 #: and a URI with a scheme would make Airflow load every provider's URI handler (boto3
 #: among them) while a DAG file is parsed.
-ASSET_KINDS = ("processed", "champion", "predictions", "drift", "categories")
+ASSET_KINDS = ("processed", "champion", "predictions", "drift")
 
 
 @dataclass(frozen=True)
@@ -32,11 +32,10 @@ class ProfileAssets:
     champion: Asset
     predictions: Asset
     drift: Asset
-    categories: Asset  # a category decision changed the label set or added pseudo-labels: retrain
 
 
 def profile_assets(profile_name: str) -> ProfileAssets:
-    """The assets of a profile (shared by the DAG files that produce and consume them)."""
+    """The four assets of a profile (shared by the DAG files that produce and consume them)."""
     from airflow.sdk import Asset
 
     made = {kind: Asset(name=f"nlpops.{profile_name}.{kind}", group="nlpops") for kind in ASSET_KINDS}
@@ -44,17 +43,13 @@ def profile_assets(profile_name: str) -> ProfileAssets:
 
 
 def default_args(profile: Profile, settings: Settings, *, retries: int = 2) -> dict[str, Any]:
-    """Owner, retries with back-off and the failure notifier, the same for every DAG.
-
-    The first retry waits Airflow's ``[core] default_task_retry_delay`` (the project sets 60 s
-    in ``nlpops.runtime.airflow_environ`` and docker-compose; the tests set 1 s), doubling up to
-    15 minutes.
-    """
+    """Owner, retries with back-off and the failure notifier, the same for every DAG."""
     from nlpops.notifiers.callbacks import on_task_failure
 
     return {
         "owner": settings.owner,
         "retries": retries,
+        "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(hours=1),
@@ -121,22 +116,13 @@ def new_data_sensor(*, task_id: str, profile: Profile, settings: Settings, zone:
 
 
 def validate_new_objects(
-    profile_name: str,
-    objects: list[dict[str, Any]],
-    context: Any,
-    *,
-    area: str,
-    require_label: bool,
-    ledger_zone: str,
+    profile_name: str, objects: list[dict[str, Any]], context: Any, *, area: str, require_label: bool
 ) -> tuple[dict[str, Any], str]:
     """Run GX validation on the sensor's objects for this run; return (manifest, validated URI).
 
     ``area`` names the folder in the validated/quarantine/reports zones (the profile for
-    training data, ``<profile>-inference`` for scoring input). Files refused whole (unparseable,
-    or over the per-file circuit breaker) are recorded as refused in the ledger of
-    ``ledger_zone`` at once, with their reason and content digest, and notified once each:
-    the same bytes are never retried and the files behind them proceed. A quarantine rate
-    over the breaker for the whole run then fails the task without retry.
+    training data, ``<profile>-inference`` for scoring input). A quarantine rate over the
+    profile's circuit breaker fails the task without retry: the same files cannot do better.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -160,48 +146,8 @@ def validate_new_objects(
             require_label=require_label,
         )
     except QuarantineRateExceeded as exc:
-        refused = _record_refused(profile_name, ledger_zone, key, objects, exc.manifest or {}, context)
-        raise AirflowFailException(
-            f"QuarantineRateExceeded: {exc}"
-            + (f" Refused files (not retried): {', '.join(refused)}" if refused else "")
-        ) from exc
-    _record_refused(profile_name, ledger_zone, key, objects, manifest, context)
+        raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
     return manifest, validated_uri
-
-
-def _record_refused(
-    profile_name: str,
-    ledger_zone: str,
-    key: str,
-    objects: list[dict[str, Any]],
-    manifest: dict[str, Any],
-    context: Any,
-) -> list[str]:
-    """Ledger + one notice for each file of ``manifest`` refused whole; returns their URIs."""
-    from etl.validation.errors import REFUSED_STATUSES
-    from nlpops.ledger import Ledger
-    from nlpops.notifiers.callbacks import notify
-
-    by_uri = {o["uri"]: o for o in objects}
-    refusals = [
-        (by_uri[f["uri"]], str(f.get("reason") or f["status"]))
-        for f in manifest.get("files", [])
-        if f.get("status") in REFUSED_STATUSES and f["uri"] in by_uri
-    ]
-    if not refusals:
-        return []
-    ledger = Ledger.for_zone(profile_name, ledger_zone)
-    for entry in ledger.mark_refused(key, refusals):
-        notify(
-            "file_refused",
-            f"nlpops: {profile_name}: refused {entry['uri']} ({entry['reason']})",
-            dag_id=context.get("dag").dag_id if context.get("dag") else None,
-            run_id=context.get("run_id"),
-            file=entry["uri"],
-            digest=entry["digest"],
-            reason=entry["reason"],
-        )
-    return [str(obj["uri"]) for obj, _ in refusals]
 
 
 def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -> dict[str, DAG]:
