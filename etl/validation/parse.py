@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ SURROGATES = re.compile("[\udc80-\udcff]")
 #: Stands in for undecodable bytes in what GX sees (pyarrow strings refuse lone
 #: surrogates); U+FFFF is a Unicode noncharacter that never occurs in real text.
 INVALID_MARK = "\uffff"
+#: Records a header-less file's column layout is chosen from (the majority of them fit it).
+LAYOUT_LOOKAHEAD = 1000
 
 REASON_PARTIAL = "partial last record: the file does not end with a newline (truncated upload?)"
 REASON_UNBALANCED = "unbalanced quote: a quoted field is not closed before the end of the file"
@@ -173,12 +176,7 @@ def detect_layout(records: Iterator[Record], profile: Profile, require_label: bo
     """
     layouts = accepted_layouts(profile, require_label)
     if not profile.input.header:
-        first = next(records, None)
-        if first is None:
-            return Layout(tuple(profile.input.columns), 0, has_header=False), []
-        width = len(first.fields) if first.fields is not None else -1
-        chosen = next((lay for lay in layouts if len(lay) == width), layouts[0])
-        return Layout(chosen, 0, has_header=False), [first]
+        return _headerless_layout(records, layouts)
     seen: list[Record] = []
     for rec in records:
         seen.append(rec)
@@ -196,6 +194,34 @@ def detect_layout(records: Iterator[Record], profile: Profile, require_label: bo
         f"(searched the first {profile.input.header_search_lines + 1} records); fix the export or add "
         f"the layout to input.alternate_columns in include/profiles/{profile.name}.yaml"
     )
+
+
+def _headerless_layout(records: Iterator[Record], layouts: list[tuple[str, ...]]) -> tuple[Layout, list[Record]]:
+    """The layout of a file whose profile says "no header": from the profile, never from the first row.
+
+    A first record equal to an accepted layout's column names is a header line: it is not
+    data (``has_header`` is set, so it is neither numbered nor counted as a row) and names
+    the layout. Otherwise the layout is the accepted one that most of the first
+    :data:`LAYOUT_LOOKAHEAD` records fit (ties: the profile's order), so a malformed first
+    record is quarantined like any other instead of deciding how the good ones are read.
+    """
+    ahead = list(itertools.islice(records, LAYOUT_LOOKAHEAD))
+    if not ahead:
+        return Layout(layouts[0], 0, has_header=False), []
+    first = ahead[0].fields
+    if first is not None:
+        names = tuple(f.strip() for f in first)
+        for lay in layouts:
+            if names == tuple(c.strip() for c in lay):
+                return Layout(lay, 0, has_header=True), ahead[1:]
+    widths = [len(r.fields) for r in ahead if r.fields is not None and not r.reasons]
+    chosen = layouts[0]
+    best = 0
+    for lay in layouts:
+        count = sum(1 for w in widths if w == len(lay))
+        if count > best:
+            chosen, best = lay, count
+    return Layout(chosen, 0, has_header=False), ahead
 
 
 def parse_reasons(rec: Record, layout: Layout) -> list[str]:

@@ -63,6 +63,8 @@ class FileResult:
     reason: str = ""
     notes: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
+    #: header lines recognised in a file whose profile says it has none: skipped, not rows
+    headers_skipped: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -80,6 +82,8 @@ class FileResult:
             out["notes"] = self.notes
         if self.columns:
             out["columns"] = self.columns
+        if self.headers_skipped:
+            out["headers_skipped"] = self.headers_skipped
         return out
 
 
@@ -335,6 +339,9 @@ class _RecordValidator:
             result.columns = list(layout.columns)
             if layout.preamble_records:
                 result.notes.append(f"skipped {layout.preamble_records} preamble record(s) before the header")
+            if layout.has_header and not self.profile.input.header:
+                result.headers_skipped += 1
+                result.notes.append("skipped a header line (the profile's files have none): not a row")
             pos = {c: i for i, c in enumerate(layout.columns)}
             # Records are numbered among data rows: the header and preamble do not count.
             offset = layout.preamble_records + (1 if layout.has_header else 0)
@@ -504,6 +511,7 @@ def _manifest(
         "rows_quarantined": sum(f["rows_quarantined"] for f in files),
         "files": files,
         "duplicates_flagged": duplicates,
+        "headers_skipped": sum(r.headers_skipped for r in results),
         "report_uri": lake.join(report_uri, DOCS_DIR, "index.html"),
         "counting_rule": COUNTING_RULE,
         "profile_fingerprint": profile.fingerprint(),
