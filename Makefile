@@ -9,6 +9,16 @@ STAMP := $(VENV)/.installed
 # checkov and parliament pin packaging/urllib3 against requirements.txt: their own tool venv
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
+# Runtime contract venvs (tests/runtimes): the Glue version's Python + Spark + the job's modules, and
+# the SageMaker image's Python + docker/sagemaker/requirements.txt. Interpreters from pyenv by default.
+GLUE_VERSION := 6.0
+GLUE_VENV := .venv-glue
+GLUE_STAMP := $(GLUE_VENV)/.installed
+SM_VENV := .venv-sagemaker
+SM_STAMP := $(SM_VENV)/.installed
+pyenv_python = $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python$(1)))),python$(1))
+GLUE_PYTHON ?= $(call pyenv_python,3.13)
+SAGEMAKER_PYTHON ?= $(call pyenv_python,3.12)
 
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 export GX_ANALYTICS_ENABLED := false
@@ -16,7 +26,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv iac-tools browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
+.PHONY: help venv iac-tools runtime-venvs browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -44,6 +54,27 @@ $(IAC_STAMP): requirements-iac.txt
 
 # checkov + parliament for tests/aws/test_infra.py
 iac-tools: $(IAC_STAMP)
+
+$(GLUE_STAMP): requirements.txt include/runtimes.py | $(STAMP)
+	@command -v $(GLUE_PYTHON) >/dev/null || { echo "the Glue $(GLUE_VERSION) contract venv needs $(GLUE_PYTHON) (Python $$($(BIN)/python -m include.runtimes glue-python $(GLUE_VERSION))): pyenv install 3.13, or make GLUE_PYTHON=/path/to/python3.13"; exit 1; }
+	rm -rf $(GLUE_VENV) && $(GLUE_PYTHON) -m venv $(GLUE_VENV)
+	$(BIN)/python -m include.runtimes glue-requirements $(GLUE_VERSION) runtime > $(GLUE_VENV)/runtime.txt
+	$(BIN)/python -m include.runtimes glue-requirements $(GLUE_VERSION) job > $(GLUE_VENV)/job.txt
+	# as Glue does: its own packages first, then pip3 install of --additional-python-modules
+	$(GLUE_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(GLUE_VENV)/runtime.txt
+	$(GLUE_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(GLUE_VENV)/job.txt
+	touch $@
+
+$(SM_STAMP): docker/sagemaker/requirements.txt
+	@command -v $(SAGEMAKER_PYTHON) >/dev/null || { echo "the SageMaker image contract venv needs $(SAGEMAKER_PYTHON) (Python 3.12, the image's): pyenv install 3.12, or make SAGEMAKER_PYTHON=/path/to/python3.12"; exit 1; }
+	rm -rf $(SM_VENV) && $(SAGEMAKER_PYTHON) -m venv $(SM_VENV)
+	$(SM_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r docker/sagemaker/requirements.txt
+	$(SM_VENV)/bin/python -m pip check
+	touch $@
+
+# both contract venvs, their pip runs in parallel (tests/runtimes fails, naming this target, without them)
+runtime-venvs: $(STAMP)
+	@$(MAKE) --no-print-directory -j2 $(GLUE_STAMP) $(SM_STAMP)
 
 # Debian's chromium and its chromedriver for the browser test (tests/ui): no test tool downloads a browser
 browser-deps:
@@ -74,7 +105,7 @@ unit: check-java
 e2e: check-java
 	$(BIN)/pytest -m e2e -q
 
-test: lint typecheck check-java iac-tools browser-deps
+test: lint typecheck check-java iac-tools browser-deps runtime-venvs
 	$(BIN)/pytest -q --timeout=1200 --durations=30
 
 # fastText is a baseline of the quality benchmark only: pinned here, not in requirements.txt

@@ -117,7 +117,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             key = run_key(context["run_id"], context.get("logical_date"))
             zone_name = f"{prof.name}-inference"
             manifest, validated_uri = validate_new_objects(
-                prof.name, objects, context, area=zone_name, require_label=False
+                prof.name, objects, context, area=zone_name, require_label=False, ledger_zone="inference-input"
             )
             staged = stage_transform_inputs(
                 validated_uri, objects, prof.fields.text, s.zone_uri("validated", zone_name, f"{key}-transform-input")
@@ -190,7 +190,8 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             from nlpops.ledger import Ledger
 
             key = run_key(context["run_id"], context.get("logical_date"))
-            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects])
+            # Refused files are already in the ledger as refused; mark_done leaves them out.
+            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects], outputs=results["files"])
             context["outlet_events"][assets.predictions].extra = {
                 "run_key": key,
                 "rows": results["rows"],

@@ -82,13 +82,16 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
 
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
-            """Validate the new files with GX; quarantine bad rows and unparseable files."""
+            """Validate the new files with GX; quarantine bad rows; refuse unparseable and over-breaker files."""
+            from etl.validation.errors import REFUSED_STATUSES
+
             manifest, validated_uri = validate_new_objects(
-                profile.name, objects, context, area=profile.name, require_label=True
+                profile.name, objects, context, area=profile.name, require_label=True, ledger_zone="raw"
             )
             return {k: v for k, v in manifest.items() if k != "files"} | {
                 "validated_uri": validated_uri,
                 "files": len(manifest.get("files", [])),
+                "files_refused": [f["uri"] for f in manifest.get("files", []) if f["status"] in REFUSED_STATUSES],
             }
 
         validated: Any = validate(wait_for_raw.output)
@@ -109,7 +112,9 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
             from nlpops.ledger import Ledger
 
             key = run_key(context["run_id"], context.get("logical_date"))
-            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects])
+            processed_uri = settings.zone_uri("processed", profile.name) + f"/run={key}"
+            # Refused files are already in the ledger as refused; mark_done leaves them out.
+            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects], outputs=[processed_uri])
             context["outlet_events"][assets.processed].extra = {
                 "run_key": key,
                 "rows_valid": summary.get("rows_valid"),

@@ -40,7 +40,7 @@ class ObjectInfo:
     key: str  # relative to the listed prefix, '/'-separated
     size: int
     mtime: float  # seconds since epoch (LastModified on S3)
-    etag: str  # S3 ETag, or size-mtime fingerprint locally
+    etag: str  # S3 ETag, or the MD5 of the content locally (as S3 gives for a one-part upload)
     is_symlink: bool = False
     link_target: str = ""
 
@@ -270,7 +270,8 @@ def list_objects(prefix_uri: str) -> list[ObjectInfo]:
             target = os.path.realpath(path) if islink else ""
             size = os.stat(path).st_size if islink and os.path.exists(path) else st.st_size
             mtime = st.st_mtime
-            etag = f"{size:x}-{int(mtime * 1000):x}"
+            # A symlink is never read (it may point outside the lake): validation refuses it anyway.
+            etag = f"link-{st.st_size:x}-{st.st_mtime_ns:x}" if islink else _content_etag(path)
             out.append(ObjectInfo(uri, key, size, mtime, etag, islink, target))
         else:
             mtime_v = info.get("LastModified") or info.get("mtime") or 0
@@ -278,6 +279,38 @@ def list_objects(prefix_uri: str) -> list[ObjectInfo]:
             etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
             out.append(ObjectInfo(uri, key, int(info.get("size") or 0), mtime, etag))
     return out
+
+
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
+_DIGESTS_MAX = 100_000
+
+
+def _content_etag(path: str) -> str:
+    """MD5 hex of a local file's bytes: identity by content, so ``touch`` does not make a file new.
+
+    Cached per (path, inode, size, mtime, ctime) for the process (the triggerer lists every
+    poke): a file is read again only when it may have changed. A file that cannot be read
+    gets ``unreadable-<size>-<mtime>``, so it is still listed and refused.
+    """
+    import hashlib
+    import os
+
+    st = os.lstat(path)
+    cache_key = (path, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    cached = _DIGESTS.get(cache_key)
+    if cached is not None:
+        return cached
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1024 * 1024):
+                digest.update(chunk)
+    except OSError:
+        return f"unreadable-{st.st_size:x}-{st.st_mtime_ns:x}"
+    if len(_DIGESTS) >= _DIGESTS_MAX:
+        _DIGESTS.clear()
+    _DIGESTS[cache_key] = etag = digest.hexdigest()
+    return etag
 
 
 def local_path(uri: str) -> str:

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from include.runtimes import DEFAULT_GLUE_VERSION, PinError, check_glue_modules, check_glue_version, glue_job_modules
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
 
 
@@ -162,13 +164,16 @@ class ScheduleSpec(_Strict):
 
 
 class AwsSpec(_Strict):
-    glue_version: str = "5.0"
+    glue_version: str = Field(
+        default=DEFAULT_GLUE_VERSION, description="a version with a passing runtime contract (include/runtimes.py)"
+    )
     glue_worker_type: str = "G.1X"
     glue_workers: int = Field(default=2, ge=2)
     glue_timeout_minutes: int = Field(default=60, ge=1, description="Glue job run timeout")
     glue_python_modules: list[str] = Field(
-        default_factory=lambda: ["pydantic>=2,<3", "s3fs"],
-        description="--additional-python-modules the job script needs beyond Glue's own",
+        default_factory=glue_job_modules,
+        description="--additional-python-modules the job script needs beyond Glue's own: exact pins "
+        "(name==version), by default those of requirements.txt",
     )
     training_instance_type: str = "ml.m5.xlarge"
     training_instance_count: int = Field(default=1, ge=1, description="ml/train.py uses one; more only replicate")
@@ -176,6 +181,19 @@ class AwsSpec(_Strict):
     training_spot: bool = Field(default=False, description="managed spot training (checkpoints under the job)")
     training_max_wait_minutes: int = Field(default=0, ge=0, description="spot: 0 = twice the training timeout")
     framework_version: str = "1.2-1"
+
+    @field_validator("glue_version")
+    @classmethod
+    def _supported_glue(cls, v: str) -> str:
+        return check_glue_version(v)
+
+    @field_validator("glue_python_modules")
+    @classmethod
+    def _exact_pins(cls, v: list[str]) -> list[str]:
+        try:
+            return check_glue_modules(v)
+        except PinError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Profile(_Strict):

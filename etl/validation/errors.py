@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+#: File statuses that mean "refused whole": nothing of the file is ingested, the ledger records it as refused.
+REFUSED_STATUSES = ("quarantined_whole", "refused")
+
 
 class QuarantineRateExceeded(ValueError):
     """The circuit breaker: too large a share of one run's rows went to quarantine.
@@ -10,8 +15,18 @@ class QuarantineRateExceeded(ValueError):
     operator can inspect what was refused before fixing the source or the threshold.
     """
 
-    def __init__(self, profile: str, rate: float, threshold: float, quarantine_uri: str) -> None:
+    def __init__(
+        self,
+        profile: str,
+        rate: float,
+        threshold: float,
+        quarantine_uri: str,
+        *,
+        manifest: dict[str, Any] | None = None,
+    ) -> None:
         self.profile = profile
+        #: the run's manifest (its ``files`` say which were refused), published before the raise
+        self.manifest = manifest
         self.rate = rate
         self.threshold = threshold
         self.quarantine_uri = quarantine_uri

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.validation import parse, sniff
-from etl.validation.errors import QuarantineRateExceeded
+from etl.validation.errors import REFUSED_STATUSES, QuarantineRateExceeded
 from etl.validation.suites import CONTENT_HASH, META_QUARANTINE, META_REASON, RAW, TEXT, build_suite
 from include import lake
 from include.lake import ObjectInfo
@@ -44,6 +44,7 @@ GX_REGISTRY_LOGGER = "great_expectations._docs_decorators"
 
 COUNTING_RULE = (
     "a file refused whole (status quarantined_whole) counts as rows_in = rows_quarantined = 1; "
+    "a file refused by the per-file circuit breaker (status refused) counts every row as quarantined; "
     "rows_in = rows_valid + rows_quarantined for every file and for the run"
 )
 META_COLUMNS = ("_row_id", "_source_uri", "_source_record", "_source_line")
@@ -283,6 +284,27 @@ class _Outputs:
     def close_rows(self) -> None:
         self._rows_fh.close()
 
+    def drop_sources(self, source_uris: set[str]) -> int:
+        """Remove the valid rows of ``source_uris`` (files refused after parsing) from the staged parts."""
+        if not source_uris or self.parts == 0:
+            return 0
+        import pyarrow.compute as pc
+
+        dropped = 0
+        fs, path = lake.filesystem(self.staging["validated"])
+        for i in range(self.parts):
+            part = posixpath.join(path, f"part-{i:05d}.parquet")
+            with fs.open(part, "rb") as fh:
+                table = pq.read_table(fh)
+            keep = pc.invert(pc.is_in(table["_source_uri"], value_set=pa.array(sorted(source_uris), pa.string())))
+            kept = table.filter(keep)
+            if kept.num_rows == table.num_rows:
+                continue
+            dropped += table.num_rows - kept.num_rows
+            with fs.open(part, "wb") as fh:
+                pq.write_table(kept, fh, compression="snappy")
+        return dropped
+
     def publish(self, manifest: dict[str, Any]) -> None:
         if self.parts == 0:
             # Readers infer the schema from the files: an empty part keeps it readable.
@@ -441,9 +463,13 @@ def validate_objects(
 ) -> dict[str, Any]:
     """Validate ``objects`` (raw files of ``profile``) and publish validated rows, quarantine and reports.
 
-    Returns the manifest (docs/CONTRACTS.md). Raises :class:`QuarantineRateExceeded` after
-    everything is published when the quarantined share exceeds
-    ``profile.validation.max_quarantine_rate``.
+    Returns the manifest (docs/CONTRACTS.md). The circuit breaker
+    ``profile.validation.max_quarantine_rate`` is judged per file and per run: a file whose
+    quarantined share exceeds it is refused whole (status ``refused``: its valid-looking rows
+    are not published either, the file is copied to ``quarantine/files/`` with its reason),
+    so one bad file cannot ride along with good ones. When the run's share exceeds it,
+    :class:`QuarantineRateExceeded` (carrying the manifest) is raised after everything is
+    published.
     """
     started = time.perf_counter()
     out = _Outputs(profile, require_label, validated_uri, quarantine_uri, report_uri)
@@ -470,6 +496,7 @@ def validate_objects(
             log.info("parsed %s: %s", obj.uri, result.to_dict())
         validator.flush()
         out.close_rows()
+        _refuse_over_breaker(out, results, profile, run_key)
         manifest = _manifest(profile, run_key, results, validator.duplicates, report_uri)
         gxr.build_docs()
         _write_report(out, gxr, manifest, time.perf_counter() - started, site_dir)
@@ -481,8 +508,32 @@ def validate_objects(
         shutil.rmtree(site_dir, ignore_errors=True)
     rate = manifest["rows_quarantined"] / manifest["rows_in"] if manifest["rows_in"] else 0.0
     if rate > profile.validation.max_quarantine_rate:
-        raise QuarantineRateExceeded(profile.name, rate, profile.validation.max_quarantine_rate, quarantine_uri)
+        raise QuarantineRateExceeded(
+            profile.name, rate, profile.validation.max_quarantine_rate, quarantine_uri, manifest=manifest
+        )
     return manifest
+
+
+def _refuse_over_breaker(out: _Outputs, results: list[FileResult], profile: Profile, run_key: str) -> None:
+    """The per-file circuit breaker: refuse whole every parsed file whose quarantined share is over the limit."""
+    limit = profile.validation.max_quarantine_rate
+    over = [
+        r for r in results if r.status not in REFUSED_STATUSES and r.rows_in and r.rows_quarantined / r.rows_in > limit
+    ]
+    if not over:
+        return
+    out.drop_sources({r.obj.uri for r in over})
+    for r in over:
+        r.reason = (
+            f"circuit breaker: {r.rows_quarantined} of {r.rows_in} rows ({r.rows_quarantined / r.rows_in:.0%}) "
+            f"failed validation, above validation.max_quarantine_rate={limit:.0%} of profile {profile.name!r}; "
+            "the whole file is refused (failing rows with reasons in rows.jsonl): fix it and upload it again"
+        )
+        r.status = "refused"
+        r.rows_quarantined = r.rows_in
+        r.rows_valid = 0
+        out.quarantine_file(r, sniff.Refusal(r.reason), profile, run_key)
+        log.warning("refused %s: %s", r.obj.uri, r.reason)
 
 
 def _refuse_whole(out: _Outputs, result: FileResult, refusal: sniff.Refusal, profile: Profile, run_key: str) -> None:

@@ -116,13 +116,22 @@ def new_data_sensor(*, task_id: str, profile: Profile, settings: Settings, zone:
 
 
 def validate_new_objects(
-    profile_name: str, objects: list[dict[str, Any]], context: Any, *, area: str, require_label: bool
+    profile_name: str,
+    objects: list[dict[str, Any]],
+    context: Any,
+    *,
+    area: str,
+    require_label: bool,
+    ledger_zone: str,
 ) -> tuple[dict[str, Any], str]:
     """Run GX validation on the sensor's objects for this run; return (manifest, validated URI).
 
     ``area`` names the folder in the validated/quarantine/reports zones (the profile for
-    training data, ``<profile>-inference`` for scoring input). A quarantine rate over the
-    profile's circuit breaker fails the task without retry: the same files cannot do better.
+    training data, ``<profile>-inference`` for scoring input). Files refused whole (unparseable,
+    or over the per-file circuit breaker) are recorded as refused in the ledger of
+    ``ledger_zone`` at once, with their reason and content digest, and notified once each:
+    the same bytes are never retried and the files behind them proceed. A quarantine rate
+    over the breaker for the whole run then fails the task without retry.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -146,8 +155,48 @@ def validate_new_objects(
             require_label=require_label,
         )
     except QuarantineRateExceeded as exc:
-        raise AirflowFailException(f"QuarantineRateExceeded: {exc}") from exc
+        refused = _record_refused(profile_name, ledger_zone, key, objects, exc.manifest or {}, context)
+        raise AirflowFailException(
+            f"QuarantineRateExceeded: {exc}"
+            + (f" Refused files (not retried): {', '.join(refused)}" if refused else "")
+        ) from exc
+    _record_refused(profile_name, ledger_zone, key, objects, manifest, context)
     return manifest, validated_uri
+
+
+def _record_refused(
+    profile_name: str,
+    ledger_zone: str,
+    key: str,
+    objects: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    context: Any,
+) -> list[str]:
+    """Ledger + one notice for each file of ``manifest`` refused whole; returns their URIs."""
+    from etl.validation.errors import REFUSED_STATUSES
+    from nlpops.ledger import Ledger
+    from nlpops.notifiers.callbacks import notify
+
+    by_uri = {o["uri"]: o for o in objects}
+    refusals = [
+        (by_uri[f["uri"]], str(f.get("reason") or f["status"]))
+        for f in manifest.get("files", [])
+        if f.get("status") in REFUSED_STATUSES and f["uri"] in by_uri
+    ]
+    if not refusals:
+        return []
+    ledger = Ledger.for_zone(profile_name, ledger_zone)
+    for entry in ledger.mark_refused(key, refusals):
+        notify(
+            "file_refused",
+            f"nlpops: {profile_name}: refused {entry['uri']} ({entry['reason']})",
+            dag_id=context.get("dag").dag_id if context.get("dag") else None,
+            run_id=context.get("run_id"),
+            file=entry["uri"],
+            digest=entry["digest"],
+            reason=entry["reason"],
+        )
+    return [str(obj["uri"]) for obj, _ in refusals]
 
 
 def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -> dict[str, DAG]:

@@ -3,10 +3,19 @@
 The ledger of a (profile, zone) lives in the lake under
 ``settings.zone_uri("ledger", profile, zone)``: one JSON file per marked batch,
 ``<run_key>.json``, written atomically. An object counts as seen when its
-fingerprint (``key|size|etag``) is in any of those files, so a re-uploaded object
-with new content is new again. Objects are marked by a task that runs after the
-downstream tasks succeeded (at-least-once: a failed run leaves them unmarked and
-the next run picks them up again); marking the same run twice overwrites its file.
+fingerprint (``key|size|etag``) is in any of those files. The etag is the content's
+identity (S3's ETag; locally the MD5 of the bytes, see ``include.lake.list_objects``):
+``touch`` does not make a file new, a re-upload with new content does. Objects are
+marked by a task that runs after the downstream tasks succeeded (at-least-once: a
+failed run leaves them unmarked and the next run picks them up again); marking the
+same run twice overwrites its file.
+
+Files refused whole by validation (unparseable, or over the quarantine circuit breaker)
+are recorded as *refused* in ``<run_key>.refused.json`` with the reason and the content
+digest: the same bytes are never retried, a corrected re-upload (new digest) is new, and
+the good files queued behind a bad one proceed. :meth:`Ledger.forget` (``make reprocess``)
+makes chosen files new again on purpose; :meth:`Ledger.missing_outputs` names entries
+whose recorded output has disappeared.
 
 :func:`find_new_objects` is shared by the sensor's ``poke`` and the deferrable
 trigger, so both modes pick exactly the same batch. Pure Python over
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 #: File-name patterns picked up when a caller gives none (the profiles' default too).
 DEFAULT_PATTERNS: tuple[str, ...] = ("*.csv", "*.csv.gz")
 LEDGER_FORMAT = 1
+REFUSED_SUFFIX = ".refused"
 _RUN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=-]{0,199}")
 
 
@@ -87,16 +97,25 @@ class Ledger:
         return out
 
     def seen(self) -> set[str]:
-        """Fingerprints (``ObjectInfo.fingerprint()``) of every object marked done."""
+        """Fingerprints (``ObjectInfo.fingerprint()``) of every object marked done or refused."""
         return {str(fp) for doc in self.entries().values() for fp in doc["fingerprints"]}
 
-    def mark_done(self, run_key: str, objects: Iterable[ObjectInfo | Mapping[str, Any]]) -> str:
+    def mark_done(
+        self,
+        run_key: str,
+        objects: Iterable[ObjectInfo | Mapping[str, Any]],
+        *,
+        outputs: Sequence[str] = (),
+    ) -> str:
         """Record ``objects`` as fully processed by run ``run_key``; returns the ledger file's URI.
 
         Call only after every downstream task of the batch succeeded. Marking the same
-        run again replaces its file (a retry of the marking task is harmless).
+        run again replaces its file (a retry of the marking task is harmless). Objects the
+        same run recorded as refused are left out. ``outputs`` are the URIs the run wrote
+        for them (checked by :meth:`missing_outputs`).
         """
-        infos = [_as_info(o) for o in objects]
+        refused = self._refused_fingerprints(run_key)
+        infos = [o for o in map(_as_info, objects) if o.fingerprint() not in refused]
         uri = self.entry_uri(run_key)
         lake.write_json(
             uri,
@@ -105,15 +124,107 @@ class Ledger:
                 "run_key": run_key,
                 "fingerprints": sorted({o.fingerprint() for o in infos}),
                 "objects": [o.to_dict() for o in sorted(infos, key=lambda o: o.key)],
+                "outputs": list(outputs),
             },
         )
         log.info("ledger %s: marked %d object(s) done for run %s", self.ledger_uri, len(infos), run_key)
         return uri
 
+    def mark_refused(
+        self, run_key: str, refusals: Iterable[tuple[ObjectInfo | Mapping[str, Any], str]]
+    ) -> list[dict[str, Any]]:
+        """Record files refused whole by run ``run_key`` (object, reason); returns the newly refused ones.
+
+        The entry ``<run_key>.refused.json`` keeps the reason and the content digest (etag)
+        of each file. Its fingerprints count as seen, so the same bytes are not retried;
+        a re-upload with other bytes is new. Recording the same run again merges (a retry
+        of the validation task reports only files not recorded before).
+        """
+        uri = self.entry_uri(run_key + REFUSED_SUFFIX)
+        before = {str(r["fingerprint"]): r for r in self._read_refused(run_key)}
+        merged = dict(before)
+        for obj, reason in refusals:
+            info = _as_info(obj)
+            merged[info.fingerprint()] = {
+                "key": info.key,
+                "uri": info.uri,
+                "size": info.size,
+                "digest": info.etag,
+                "fingerprint": info.fingerprint(),
+                "reason": reason,
+            }
+        new = [r for fp, r in merged.items() if fp not in before]
+        if merged != before:
+            lake.write_json(
+                uri,
+                {
+                    "format": LEDGER_FORMAT,
+                    "run_key": run_key,
+                    "status": "refused",
+                    "fingerprints": sorted(merged),
+                    "refused": sorted(merged.values(), key=lambda r: str(r["key"])),
+                },
+            )
+            log.warning("ledger %s: %d file(s) refused by run %s", self.ledger_uri, len(new), run_key)
+        return new
+
+    def refused(self) -> list[dict[str, Any]]:
+        """Every refused file (key, uri, size, digest, fingerprint, reason, run_key), oldest run first."""
+        return [
+            {**r, "run_key": doc.get("run_key")}
+            for _, doc in sorted(self.entries().items())
+            for r in doc.get("refused") or []
+        ]
+
     def filter_new(self, objects: Iterable[ObjectInfo]) -> list[ObjectInfo]:
-        """The ``objects`` (in their order) whose fingerprint is not in the ledger."""
+        """The ``objects`` (in their order) whose fingerprint is not in the ledger (done or refused)."""
         seen = self.seen()
-        return [o for o in objects if o.fingerprint() not in seen]
+        return [o for o in objects if o.fingerprint() not in seen and _legacy_fingerprint(o) not in seen]
+
+    def forget(self, patterns: Sequence[str]) -> list[str]:
+        """Make the recorded objects whose key matches one of ``patterns`` (fnmatch) new again.
+
+        The way to reprocess on purpose (``make reprocess``): every ledger entry (done or
+        refused) is rewritten without them, so the sensor picks them up at its next look.
+        Returns the keys forgotten.
+        """
+        if not patterns:
+            raise ValueError("forget needs at least one key pattern (e.g. '*' or 'dirty/*.csv')")
+        forgotten: list[str] = []
+        for name, doc in self.entries().items():
+            listed = [*(doc.get("objects") or []), *(doc.get("refused") or [])]
+            drop = {_entry_fingerprint(o) for o in listed if _key_matches(str(o.get("key", "")), patterns)}
+            if not drop:
+                continue
+            forgotten += sorted(str(o.get("key")) for o in listed if _entry_fingerprint(o) in drop)
+            kept = dict(doc)
+            kept["fingerprints"] = [fp for fp in doc["fingerprints"] if fp not in drop]
+            if "objects" in doc:
+                kept["objects"] = [o for o in doc["objects"] if _entry_fingerprint(o) not in drop]
+            if "refused" in doc:
+                kept["refused"] = [o for o in doc["refused"] if _entry_fingerprint(o) not in drop]
+            lake.write_json(lake.join(self.ledger_uri, f"{name}.json"), kept)
+        log.warning("ledger %s: forgot %d object(s), they count as new: %s", self.ledger_uri, len(forgotten), forgotten)
+        return forgotten
+
+    def missing_outputs(self) -> list[tuple[str, str]]:
+        """(run key, output URI) of every entry whose recorded output no longer exists in the lake."""
+        missing: list[tuple[str, str]] = []
+        for name, doc in sorted(self.entries().items()):
+            for out in doc.get("outputs") or []:
+                if not lake.exists(str(out)):
+                    missing.append((str(doc.get("run_key", name)), str(out)))
+        return missing
+
+    def _read_refused(self, run_key: str) -> list[dict[str, Any]]:
+        uri = self.entry_uri(run_key + REFUSED_SUFFIX)
+        if not lake.exists(uri):
+            return []
+        doc = lake.read_json(uri)
+        return list(doc.get("refused") or []) if isinstance(doc, dict) else []
+
+    def _refused_fingerprints(self, run_key: str) -> set[str]:
+        return {str(r["fingerprint"]) for r in self._read_refused(run_key)}
 
 
 def matches(name: str, patterns: Sequence[str]) -> bool:
@@ -208,6 +319,24 @@ def find_new_objects(
     if len(batch) < len(new):
         log.info("batch capped at %d of %d new object(s) (%d bytes); the rest wait", len(batch), len(new), total)
     return batch
+
+
+def _key_matches(key: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(posixpath.basename(key), p) for p in patterns)
+
+
+def _entry_fingerprint(o: Mapping[str, Any]) -> str:
+    if "fingerprint" in o:
+        return str(o["fingerprint"])
+    return f"{o.get('key')}|{o.get('size')}|{o.get('etag')}"
+
+
+def _legacy_fingerprint(obj: ObjectInfo) -> str:
+    """The fingerprint a local file had before etags were content digests (size-mtime), so
+    ledgers written then still count their files as seen (no re-ingest on upgrade)."""
+    if not obj.uri.startswith("file://"):
+        return obj.fingerprint()
+    return f"{obj.key}|{obj.size}|{obj.size:x}-{int(obj.mtime * 1000):x}"
 
 
 def _as_info(obj: ObjectInfo | Mapping[str, Any]) -> ObjectInfo:

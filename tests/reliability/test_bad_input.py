@@ -252,9 +252,7 @@ def test_a_bad_file_ahead_of_good_ones_is_refused_once_and_does_not_block_them(
         when = pendulum.datetime(2026, 1, 1, hour, tz="UTC")
         context = {"run_id": f"scheduled__{when.isoformat()}", "logical_date": when}
         try:
-            manifest, _ = validate_new_objects(
-                name, objects, context, area=name, require_label=True, ledger_zone="raw"
-            )
+            manifest, _ = validate_new_objects(name, objects, context, area=name, require_label=True, ledger_zone="raw")
         except AirflowFailException as exc:
             assert "QuarantineRateExceeded" in str(exc) and "a_bad.csv" in str(exc)
             return objects, None

@@ -34,6 +34,7 @@ from airflow.providers.amazon.aws.operators.emr import EmrServerlessStartJobOper
 from airflow.providers.common.compat.sdk import AirflowException
 
 from include.naming import job_name as make_job_name
+from include.runtimes import glue_modules_argument
 from include.settings import PROJECT_ROOT, Settings, SettingsError
 from nlpops.aws.idempotent import JOB_NAME_PREFIX, IdempotentGlueJobOperator, remote_job_name
 from nlpops.dagkit import context_run_key
@@ -240,7 +241,12 @@ def glue_etl_operator(
             "--TempDir": settings.artifacts("glue-temp") + "/",
             "--enable-continuous-cloudwatch-log": "true",
             "--enable-metrics": "true",
-            **({"--additional-python-modules": ",".join(spec.glue_python_modules)} if spec.glue_python_modules else {}),
+            # exact pins only: Glue splits the value on commas (include/runtimes.py)
+            **(
+                {"--additional-python-modules": glue_modules_argument(spec.glue_python_modules)}
+                if spec.glue_python_modules
+                else {}
+            ),
         },
         "Tags": {"project": "nlpops", "profile": profile.name},
     }

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import (
 )
 
 from include.lake import ObjectInfo
-from nlpops.ledger import DEFAULT_PATTERNS, find_new_objects
+from nlpops.ledger import DEFAULT_PATTERNS, Ledger, find_new_objects
 from nlpops.triggers.new_data import NewDataTrigger
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ class NewDataSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         """Look once; if nothing is new, defer to the trigger (or poke, when not deferrable)."""
         self._apply_wait_timeout()
+        self._warn_missing_outputs()
         if not self.deferrable:
             return super().execute(context)
         manifest = self._find()
@@ -194,6 +195,18 @@ class NewDataSensor(BaseSensorOperator):
         return manifest
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _warn_missing_outputs(self) -> None:
+        """Warn (once per run) about ledger entries whose recorded output has disappeared."""
+        for run_key, output in Ledger(self.ledger_uri).missing_outputs():
+            self.log.warning(
+                "the ledger %s says run %s processed its files into %s, which no longer exists: those files "
+                "count as done and are not picked up again; to process them again on purpose run "
+                "`make reprocess PROFILE=<profile> ZONE=<zone> MATCH='<key pattern>'`",
+                self.ledger_uri,
+                run_key,
+                output,
+            )
 
     def _timed_out(self, message: str) -> None:
         if self.soft_fail or self.never_fail:

@@ -146,3 +146,109 @@ def test_find_new_objects_refuses_a_prefix_outside_the_lake(raw: tuple[Path, str
 def test_find_new_objects_rejects_bad_settings(raw: tuple[Path, str, str], kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         find_new_objects(raw[1], raw[2], **kwargs)
+
+
+def test_touch_does_not_make_a_processed_file_new_but_new_bytes_do(raw: tuple[Path, str, str]) -> None:
+    """Identity by content: the local etag is the MD5 of the bytes (as S3's ETag), not size+mtime."""
+    raw_dir, prefix, ledger_uri = raw
+    path = put(raw_dir, "a.csv")
+    (first,) = find_new_objects(prefix, ledger_uri)
+    Ledger(ledger_uri).mark_done("20260101T000000", [first])
+    os.utime(path, (OLD + 60, OLD + 60))  # touch: new mtime, same bytes
+    assert find_new_objects(prefix, ledger_uri) == []
+    put(raw_dir, "a.csv", b"label,text\n2,same size!\n", mtime=OLD + 120)  # new bytes (same key)
+    (again,) = find_new_objects(prefix, ledger_uri)
+    assert again.etag != first.etag and again.key == "a.csv"
+
+
+def test_ledgers_written_with_size_mtime_etags_still_count_their_files(raw: tuple[Path, str, str]) -> None:
+    raw_dir, prefix, ledger_uri = raw
+    put(raw_dir, "a.csv")
+    (obj,) = lakefs.list_objects(prefix)
+    legacy = f"{obj.key}|{obj.size}|{obj.size:x}-{int(obj.mtime * 1000):x}"
+    lakefs.write_json(f"{ledger_uri}/20250101T000000.json", {"run_key": "20250101T000000", "fingerprints": [legacy]})
+    assert find_new_objects(prefix, ledger_uri) == []
+
+
+def test_refused_files_are_not_retried_and_a_corrected_upload_is_new(raw: tuple[Path, str, str]) -> None:
+    raw_dir, prefix, ledger_uri = raw
+    put(raw_dir, "bad.csv", b"garbage\n", mtime=OLD)
+    put(raw_dir, "good.csv", mtime=OLD + 1)
+    ledger = Ledger(ledger_uri)
+    (bad,) = find_new_objects(prefix, ledger_uri, max_files=1)
+    assert bad.key == "bad.csv"
+    new = ledger.mark_refused("r1", [(bad, "column count")])
+    assert [(r["key"], r["digest"], r["reason"]) for r in new] == [("bad.csv", bad.etag, "column count")]
+    assert ledger.mark_refused("r1", [(bad, "column count")]) == []  # recorded once: no second notice
+    assert [o.key for o in find_new_objects(prefix, ledger_uri, max_files=1)] == ["good.csv"]  # not blocked
+    assert [r["key"] for r in ledger.refused()] == ["bad.csv"]
+    # mark_done of the same run leaves the refused file out of the done entry
+    ledger.mark_done("r1", lakefs.list_objects(prefix))
+    assert [o["key"] for o in lakefs.read_json(f"{ledger_uri}/r1.json")["objects"]] == ["good.csv"]
+    assert find_new_objects(prefix, ledger_uri) == []
+    put(raw_dir, "bad.csv", b"label,text\n1,fixed\n", mtime=OLD + 2)  # corrected re-upload
+    assert [o.key for o in find_new_objects(prefix, ledger_uri)] == ["bad.csv"]
+
+
+def test_forget_makes_chosen_files_new_again(raw: tuple[Path, str, str]) -> None:
+    raw_dir, prefix, ledger_uri = raw
+    put(raw_dir, "a.csv")
+    put(raw_dir, "sub/b.csv", b"label,text\n2,x\n")
+    put(raw_dir, "c.csv", b"bad")
+    objs = {o.key: o for o in lakefs.list_objects(prefix)}
+    ledger = Ledger(ledger_uri)
+    ledger.mark_done("r1", [objs["a.csv"], objs["sub/b.csv"]])
+    ledger.mark_refused("r1", [(objs["c.csv"], "binary")])
+    assert find_new_objects(prefix, ledger_uri) == []
+    assert ledger.forget(["sub/*"]) == ["sub/b.csv"]
+    assert [o.key for o in find_new_objects(prefix, ledger_uri)] == ["sub/b.csv"]
+    assert ledger.forget(["c.csv"]) == ["c.csv"]
+    assert sorted(o.key for o in find_new_objects(prefix, ledger_uri)) == ["c.csv", "sub/b.csv"]
+    with pytest.raises(ValueError, match="at least one key pattern"):
+        ledger.forget([])
+
+
+def test_reprocess_script_forgets_by_pattern(lake: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    from include.settings import PROJECT_ROOT
+
+    spec = importlib.util.spec_from_file_location("reprocess", PROJECT_ROOT / "scripts" / "reprocess.py")
+    assert spec and spec.loader
+    reprocess = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reprocess)
+    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "amazon_polarity"
+    put(raw_dir, "a.csv")
+    ledger = Ledger.for_zone("amazon_polarity", "raw")
+    ledger.mark_done("r1", lakefs.list_objects(f"{lake}/raw/amazon_polarity"))
+    assert reprocess.main(["--profile", "amazon_polarity", "nothing*"]) == 1
+    assert reprocess.main(["--profile", "amazon_polarity", "*.csv"]) == 0
+    assert "a.csv" in capsys.readouterr().out
+    assert [o.key for o in find_new_objects(f"{lake}/raw/amazon_polarity", ledger.ledger_uri)] == ["a.csv"]
+
+
+def test_missing_outputs_names_entries_whose_output_is_gone(
+    raw: tuple[Path, str, str], lake: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nlpops.sensors.new_data import NewDataSensor
+
+    raw_dir, prefix, ledger_uri = raw
+    put(raw_dir, "a.csv")
+    out_dir = Path(lakefs.local_path(lake)) / "processed" / "p" / "run=r1"
+    out_dir.mkdir(parents=True)
+    (out_dir / "part-0.parquet").write_bytes(b"x")
+    out_uri = f"{lake}/processed/p/run=r1"
+    ledger = Ledger(ledger_uri)
+    ledger.mark_done("r1", lakefs.list_objects(prefix), outputs=[out_uri])
+    assert ledger.missing_outputs() == []
+    (out_dir / "part-0.parquet").unlink()
+    out_dir.rmdir()
+    assert ledger.missing_outputs() == [("r1", out_uri)]
+    sensor = NewDataSensor(
+        task_id="wait_for_raw", prefix_uri=prefix, ledger_uri=ledger_uri, lake_root_uri=lake, timeout=0, soft_fail=True
+    )
+    with pytest.raises(Exception, match="look once"):
+        sensor.execute({})
+    logged = capsys.readouterr().out  # the task logger writes to stdout
+    assert f"run r1 processed its files into {out_uri}, which no longer exists" in logged
+    assert "make reprocess" in logged

@@ -124,7 +124,8 @@ def test_circuit_breaker_raises_after_writing_everything(lake):
     assert isinstance(err, ValueError)
     quarantine_uri = get_settings().zone_uri("quarantine", "amazon_polarity", "r1")
     message = str(err)
-    assert "amazon_polarity" in message and "50.0%" in message and "25.0%" in message and quarantine_uri in message
+    # The file (2 of 4 rows bad) is refused whole, so the run's quarantined share is 100%.
+    assert "amazon_polarity" in message and "100.0%" in message and "25.0%" in message and quarantine_uri in message
     s = get_settings()
     manifest = lake_mod.read_json(lake_mod.join(quarantine_uri, lake_mod.MANIFEST))
     run = read_run(
@@ -134,7 +135,9 @@ def test_circuit_breaker_raises_after_writing_everything(lake):
         quarantine_uri,
         s.zone_uri("reports", "validation", "amazon_polarity", "r1"),
     )
-    assert run.manifest["rows_quarantined"] == 2 and len(run.valid) == 2
+    # One file, half bad: the per-file breaker refuses it whole (no row of it is published).
+    assert run.manifest["rows_quarantined"] == 4 and len(run.valid) == 0 and len(run.rows) == 2
+    assert run.file("bad.csv")["status"] == "refused" and err.manifest == manifest
 
 
 def test_retry_with_same_run_key_replaces_its_output(lake):

@@ -94,7 +94,13 @@ def read_run(manifest: dict[str, Any], root: Path, validated_uri: str, quarantin
     assert manifest["rows_in"] == manifest["rows_valid"] + manifest["rows_quarantined"]
     assert manifest["rows_valid"] == len(valid)
     whole = sum(1 for f in manifest["files"] if f["status"] == "quarantined_whole")
-    assert manifest["rows_quarantined"] == len(rows) + whole
+    # A file refused by the per-file breaker: every row counts as quarantined, rows.jsonl holds the failing ones.
+    refused = sum(
+        f["rows_in"] - sum(1 for r in rows if r["source_uri"] == f["uri"])
+        for f in manifest["files"]
+        if f["status"] == "refused"
+    )
+    assert manifest["rows_quarantined"] == len(rows) + whole + refused
     for f in manifest["files"]:
         assert f["rows_in"] == f["rows_valid"] + f["rows_quarantined"]
     return Run(manifest, rows, valid, root, validated_uri, quarantine_uri, report_uri)
