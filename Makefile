@@ -9,6 +9,10 @@ STAMP := $(VENV)/.installed
 # checkov and parliament pin packaging/urllib3 against requirements.txt: their own tool venv
 IAC_VENV := .venv-iac
 IAC_STAMP := $(IAC_VENV)/.installed
+# uv installs a pinned requirements file several times faster than pip (parallel downloads, builds
+# and byte-compilation); pip itself installs only uv.
+UV_VERSION := 0.13.8
+uv_install = $(1)/bin/python -m pip install -q --upgrade "pip==26.3" "uv==$(UV_VERSION)" && $(1)/bin/uv pip install -q --compile-bytecode --python $(1)/bin/python
 # Runtime contract venvs (tests/runtimes): the Glue version's Python + Spark + the job's modules, and
 # the SageMaker image's Python + docker/sagemaker/requirements.txt. Interpreters from pyenv by default.
 GLUE_VERSION := 6.0
@@ -26,7 +30,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv iac-tools runtime-venvs browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
+.PHONY: help venv test-deps iac-tools runtime-venvs browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -38,9 +42,8 @@ help:
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade "pip==26.3"
-	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .
+	$(call uv_install,$(VENV)) -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -48,8 +51,7 @@ venv: $(STAMP)
 $(IAC_STAMP): requirements-iac.txt
 	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
 	test -x $(IAC_VENV)/bin/python || $(PYTHON) -m venv $(IAC_VENV)
-	$(IAC_VENV)/bin/python -m pip install -q --upgrade "pip==26.3"
-	$(IAC_VENV)/bin/python -m pip install -q -r requirements-iac.txt
+	$(call uv_install,$(IAC_VENV)) -r requirements-iac.txt
 	touch $(IAC_STAMP)
 
 # checkov + parliament for tests/aws/test_infra.py
@@ -99,14 +101,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy include etl ml plugins/nlpops dags scripts
 
+# the unit tests only: no Airflow runs, no moto, no fault injection, no browser, no tool venvs
 unit: check-java
-	$(BIN)/pytest -m "not e2e" -q
+	$(BIN)/pytest tests/unit tests/dags -m "not (e2e or aws or reliability or ui)" -q
 
 e2e: check-java
 	$(BIN)/pytest -m e2e -q
 
-test: lint typecheck check-java iac-tools browser-deps runtime-venvs
-	$(BIN)/pytest -q --timeout=1200 --durations=30
+# Everything the whole suite needs installed, built concurrently by `make test` (installs wait on the
+# network and on dpkg more than on the CPU): a new venv or system package for the tests goes here.
+TEST_DEPS := $(STAMP) $(IAC_STAMP) browser-deps runtime-venvs
+
+test-deps:
+	@$(MAKE) --no-print-directory -j -O $(TEST_DEPS)
+
+test: test-deps
+	@$(MAKE) --no-print-directory -j3 -O lint typecheck check-java
+	$(BIN)/pytest -q --durations=30
 
 # fastText is a baseline of the quality benchmark only: pinned here, not in requirements.txt
 bench: check-java
