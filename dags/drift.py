@@ -2,8 +2,9 @@
 
 Scheduled on the asset ``<profile>.predictions``. A policy from the profile decides
 (thresholds, minimum sample, hysteresis, cooldown, daily cap); a drift decision updates the
-asset ``<profile>.drift``, which schedules ``<profile>_train``. Thin by design: the metrics,
-the policy and the report live in ``ml/drift``.
+asset ``<profile>.drift``, which schedules ``<profile>_train``. Thin by design: which batches
+to check, the metrics, the policy and the report live in ``ml/drift`` (``ml.drift.check``);
+every triggering event's batch is checked, one decision per batch.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ DOC = """
 
 {description}
 
-**When.** After every update of the asset `{name}.predictions` (a batch scored by
+**When.** After updates of the asset `{name}.predictions` (a batch scored by
 `{name}_batch_inference`), or by hand with the Param `inference_run_key`.
 
-**What it does.** Loads the scored rows of the batch (their text and class probabilities)
+**Every batch is checked, one decision per batch.** Airflow hands all the `predictions`
+events since the previous drift run to one run (after a pause, or while a run was active);
+each event's batch is checked on its own, in event order, against the baseline of the model
+version that scored it, with its own report and history line; the policy sees the batches
+before it (so one run retrains at most once within the cooldown). The run retrains when
+any batch's decision says so. With several batches, a decision's key is
+`<run>--<batch_inference run>`.
+
+**What it does.** Loads the scored rows of each batch (their text and class probabilities)
 and the baseline statistics stored with the model version that scored them; computes text
 length PSI, out-of-vocabulary rate, token-profile Jensen–Shannon distance, a domain
 classifier's ROC-AUC (reference vs current text), predicted-class PSI and chi-square, the
@@ -79,23 +88,16 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
 
         @task(task_id="check_drift", execution_timeout=timedelta(minutes=30), retries=1)
         def check_drift(**context: Any) -> dict[str, Any]:
-            """Metrics of the batch vs the baseline, the policy's decision, the report and the history."""
+            """Every scored batch of this run vs its model's baseline: one decision, report and history line each."""
             from airflow.sdk.exceptions import AirflowFailException
 
-            from include import lake
             from include.profiles import get_profile
-            from ml.artefact import BASELINE_FILE, META_FILE, unpack_model_archive
-            from ml.drift.metrics import compare
-            from ml.drift.policy import append_history, decide, history_uri, load_history
-            from ml.drift.report import write_report
-            from ml.drift.topics import low_confidence_texts, new_topics
-            from ml.registry import get_registry
-            from ml.scored_batch import load_scored_batch
+            from ml.drift.check import check_batches
 
             s = get_settings()
             prof = get_profile(profile.name, s)
-            batch = _batch_from_context(context, assets.predictions, prof.name, s)
-            if batch is None:
+            batches = _batches_from_context(context, assets.predictions, prof.name, s)
+            if not batches:
                 wanted = context["params"].get("inference_run_key")
                 raise AirflowFailException(
                     f"no scored batch with results for inference_run_key={wanted!r}: that batch_inference run "
@@ -105,43 +107,25 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
                     else "no scored batch to check: this run was not triggered by a predictions event; "
                     "give the Param inference_run_key of a batch_inference run"
                 )
-            registry = get_registry(s)
-            version = registry.get_version(prof.name, batch["model_version"])
-            import tempfile
-            from pathlib import Path
-
-            with tempfile.TemporaryDirectory(prefix="nlpops-drift-") as tmp:
-                model_dir = unpack_model_archive(lake.read_bytes(version.artifact_uri), Path(tmp))
-                baseline = lake.read_json((model_dir / BASELINE_FILE).as_uri())
-                meta = lake.read_json((model_dir / META_FILE).as_uri())
-            classes = list(meta.get("classes") or prof.classes)
-            scored = load_scored_batch(
-                batch["result_files"],
-                s.zone_uri("validated", f"{prof.name}-inference", f"{batch['run_key']}-transform-input"),
-                prof.fields.text,
-                classes,
-                separator=prof.fields.text_separator,
+            summary = check_batches(
+                prof,
+                batches,
+                drift_run_key=run_key(context["run_id"], context.get("logical_date")),
+                now=context.get("logical_date") or context["dag_run"].run_after,
+                seed=int(context["params"]["seed"]),
+                settings=s,
             )
-            seed = int(context["params"]["seed"])
-            result = compare(baseline, scored.texts, scored.proba, classes, seed=seed)
-            key = run_key(context["run_id"], context.get("logical_date"))
-            now = context.get("logical_date") or context["dag_run"].run_after
-            hist_uri = history_uri(prof.name, s)
-            decision = decide(result.metrics, scored.n, load_history(hist_uri), now, prof.drift, run_key=key)
-            low_conf = low_confidence_texts(scored.texts, scored.proba, prof.drift.low_confidence)
-            topics = new_topics(low_conf, seed=seed)
-            uris = write_report(prof.name, decision, result, baseline, topics=topics, settings=s)
-            append_history(hist_uri, decision)
-            out = decision.to_dict() | {
-                "report": uris["report"],
-                "decision_uri": uris["decision"],
-                "model_version": batch["model_version"],
-                "inference_run_key": batch["run_key"],
-            }
-            print(f"drift decision for {prof.name}: {decision.status} (retrain={decision.retrain}) n={scored.n}")
-            for reason in decision.reasons:
-                print(f"  - {reason}")
-            return out
+            for d in summary["batches"]:
+                print(
+                    f"drift decision for {prof.name} batch {d['inference_run_key']}: {d['status']} "
+                    f"(retrain={d['retrain']}) n={d['n']}"
+                )
+                for reason in d["reasons"]:
+                    print(f"  - {reason}")
+            print(
+                f"drift run for {prof.name}: {len(summary['batches'])} batch(es) checked, retrain={summary['retrain']}"
+            )
+            return summary
 
         @task.branch(task_id="policy")
         def policy_branch(decision: dict[str, Any]) -> str:
@@ -154,6 +138,8 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
             from nlpops.notifiers.callbacks import notify
 
             extra = {
+                "batches": [b["inference_run_key"] for b in decision["batches"]],
+                "inference_run_key": decision["inference_run_key"],
                 "metrics": decision["metrics"],
                 "reason": "; ".join(decision["reasons"]),
                 "metrics_over": decision["metrics_over"],
@@ -178,17 +164,13 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
         def no_retrain(decision: dict[str, Any]) -> str:
             """No retrain this time; streaks of insufficient data are worth a notification."""
             from include.settings import get_settings
+            from ml.drift.check import INSUFFICIENT_STREAK_NOTICE, insufficient_streak
             from ml.drift.policy import history_uri, load_history
             from nlpops.notifiers.callbacks import notify
 
             status = str(decision["status"])
-            history = load_history(history_uri(profile.name, get_settings()))
-            streak = 0
-            for past in reversed(history):
-                if past.status != "insufficient_data":
-                    break
-                streak += 1
-            if streak >= 3:
+            streak = insufficient_streak([p.status for p in load_history(history_uri(profile.name, get_settings()))])
+            if streak >= INSUFFICIENT_STREAK_NOTICE:
                 notify(
                     "insufficient_data",
                     f"nlpops: {profile.name}: {streak} drift checks in a row had too few rows "
@@ -202,35 +184,36 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
 
         decision: Any = check_drift()
         policy_branch(decision) >> [announce_drift(decision), no_retrain(decision)]
+        if settings.results_postgres_conn_id:  # optional: every decision also into PostgreSQL
+            from nlpops.operators.postgres_publish import PublishDriftDecisionToPostgresOperator
+
+            decision >> PublishDriftDecisionToPostgresOperator(
+                task_id="publish_decision_postgres",
+                postgres_conn_id=settings.results_postgres_conn_id,
+                profile_name=profile.name,
+                decision="{{ ti.xcom_pull(task_ids='check_drift') | tojson }}",
+                retries=3,
+            )
     return dag
 
 
-def _batch_from_context(context: Any, predictions: Any, profile_name: str, settings: Any) -> dict[str, Any] | None:
-    """The batch to check: the triggering predictions event's extra, or the run named by a Param."""
+def _batches_from_context(context: Any, predictions: Any, profile_name: str, settings: Any) -> list[Any]:
+    """The batches to check: the one named by the Param, else every triggering predictions event's batch."""
+    from ml.drift.check import batch_from_manifest, batches_from_events
+
     wanted = str(context["params"].get("inference_run_key") or "")
     if wanted:
-        from ml.results import read_batch_manifest
-
         # The run's batch manifest lists its result files: no scan of the results zone (file:// or s3://).
-        manifest = read_batch_manifest(settings.zone_uri("results", profile_name), wanted)
-        if manifest is None or not manifest["result_files"]:
-            return None
-        return {
-            "run_key": wanted,
-            "result_files": list(manifest["result_files"]),
-            "model_version": str(manifest["model_version"]),
-        }
+        one = batch_from_manifest(settings.zone_uri("results", profile_name), wanted)
+        return [one] if one else []
     events = context.get("triggering_asset_events") or {}
-    for asset, evs in events.items():
-        if getattr(asset, "name", None) != predictions.name or not evs:
-            continue
-        extra = dict(evs[-1].extra or {})
-        return {
-            "run_key": extra["run_key"],
-            "result_files": list(extra["result_files"]),
-            "model_version": str(extra["model_version"]),
-        }
-    return None
+    extras = [
+        ev.extra or {}
+        for asset, evs in events.items()
+        if getattr(asset, "name", None) == predictions.name
+        for ev in evs  # every event since the previous run: none is dropped
+    ]
+    return batches_from_events(extras)
 
 
 # One broken profile gets a failing placeholder DAG; the other profiles' DAGs still load.
