@@ -76,6 +76,12 @@ class ValidationSpec(_Strict):
     max_quarantine_rate: float = Field(default=0.2, ge=0.0, le=1.0)
     max_file_bytes: int = Field(default=2_000_000_000, ge=1)
     chunk_rows: int = Field(default=200_000, ge=1_000)
+    label_conflicts: Literal["latest", "drop"] = Field(
+        default="latest",
+        description="the same text with different labels: 'latest' = the record ingested last wins "
+        "(a later file that corrects a label takes effect), the others are quarantined; "
+        "'drop' = every record of a contested text is quarantined (etl/validation/conflicts.py)",
+    )
 
 
 class SplitSpec(_Strict):

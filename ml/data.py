@@ -5,7 +5,12 @@ Two readers share one column contract (docs/CONTRACTS.md, "Processed"):
 * :func:`read_channel` reads a local directory of Parquet files — a SageMaker channel
   (``SM_CHANNEL_TRAIN`` …) inside the training container or the local job directory;
 * :func:`read_processed` reads every published ``run=*`` folder of a profile in the lake
-  and drops repeated ``content_hash`` (the same text ingested twice trains once).
+  and drops repeated ``content_hash`` (the same text ingested twice trains once). Runs are
+  taken in publication order (the ETL manifest's ``published_at``); a text whose label
+  differs between runs is resolved by the profile's ``validation.label_conflicts`` policy,
+  recorded in the manifests: ``latest`` keeps the latest run's row (a later file that
+  corrects a label takes effect), ``drop`` drops the text. Validation resolves conflicts
+  within one run (``etl/validation/conflicts.py``).
 
 :func:`stage_channels` writes the deduplicated splits as one Parquet file per channel,
 which is what the local training runner (and, on aws, the S3 input prefix) hands to
@@ -49,12 +54,20 @@ def read_channel(directory: str | Path, *, name: str = "train", require_label: b
 def read_processed(processed_uri: str, *, splits: Sequence[str] = SPLITS) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """Splits from every published run under ``processed/<profile>``; returns (frames, run keys).
 
-    A ``content_hash`` seen in an earlier run (sorted by run key) is dropped from later
-    runs, and within a split only its first row is kept.
+    One row per ``content_hash``: the row of the latest published run; a text labelled
+    differently by two runs is resolved by the label-conflict policy (module docstring).
     """
+    frames, run_keys, _ = read_processed_with_stats(processed_uri, splits=splits)
+    return frames, run_keys
+
+
+def read_processed_with_stats(
+    processed_uri: str, *, splits: Sequence[str] = SPLITS
+) -> tuple[dict[str, pd.DataFrame], list[str], dict[str, Any]]:
+    """:func:`read_processed` plus ``{"label_conflicts": {"policy", "texts", "rows_dropped"}}``."""
     import pandas as pd
 
-    from include.lake import filesystem, published
+    from include.lake import MANIFEST, filesystem, join, published, read_json
 
     runs = [uri for uri in published(processed_uri) if uri.rsplit("/", 1)[-1].startswith("run=")]
     if not runs:
@@ -62,8 +75,15 @@ def read_processed(processed_uri: str, *, splits: Sequence[str] = SPLITS) -> tup
             f"no published processed data under {processed_uri}: run the profile's ingest DAG first "
             "(a run folder is published when its _manifest.json exists)"
         )
+    manifests = {uri: read_json(join(uri, MANIFEST)) for uri in runs}
+    # Publication order = ingest order (run keys of manual runs do not sort by time).
+    published_at = {u: float(manifests[u].get("published_at") or _modified(join(u, MANIFEST))) for u in runs}
+    runs.sort(key=lambda u: (published_at[u], u))
+    policy = str(manifests[runs[-1]].get("label_conflicts") or "latest")
+    if policy not in ("latest", "drop"):
+        raise DataError(f"{runs[-1]}/{MANIFEST}: label_conflicts={policy!r} is not 'latest' or 'drop'")
     parts: dict[str, list[pd.DataFrame]] = {s: [] for s in splits}
-    for run_uri in runs:
+    for rank, run_uri in enumerate(runs):
         for split in splits:
             fs, path = filesystem(f"{run_uri}/split={split}")
             if not fs.exists(path):
@@ -73,24 +93,46 @@ def read_processed(processed_uri: str, *, splits: Sequence[str] = SPLITS) -> tup
                 with fs.open(f, "rb") as fh:
                     frame = pd.read_parquet(fh)
                 _check_columns(frame, f"{run_uri}/split={split}", require_label=True)
-                frame["_run"] = run_uri.rsplit("=", 1)[-1]
+                frame["_rank"] = rank
                 parts[split].append(frame)
     out: dict[str, pd.DataFrame] = {}
     seen: set[str] = set()
+    texts = rows_dropped = 0
     for split in splits:
-        frame = pd.concat(parts[split], ignore_index=True) if parts[split] else pd.DataFrame(columns=list(COLUMNS))
-        frame = frame.sort_values("_run", kind="stable").drop_duplicates("content_hash", keep="first")
+        frame = (
+            pd.concat(parts[split], ignore_index=True) if parts[split] else pd.DataFrame(columns=[*COLUMNS, "_rank"])
+        )
+        labels = frame.groupby("content_hash")["label"].nunique()
+        contested = set(labels[labels > 1].index)
+        texts += len(contested)
+        if contested and policy == "drop":
+            before = len(frame)
+            frame = frame[~frame["content_hash"].isin(contested)]
+            rows_dropped += before - len(frame)
+        # The latest run's row of each text: under 'latest' its label is the one that counts.
+        frame = frame.sort_values("_rank", kind="stable").drop_duplicates("content_hash", keep="last")
         # A hash cannot legitimately sit in two splits (the split is a hash of the text); guard anyway
         # so a changed split salt never leaks test rows into training.
         frame = frame[~frame["content_hash"].isin(seen)]
         seen.update(frame["content_hash"])
-        out[split] = frame.drop(columns="_run").reset_index(drop=True)
-    return out, [uri.rsplit("=", 1)[-1] for uri in runs]
+        out[split] = frame.drop(columns="_rank").reset_index(drop=True)
+    stats = {"label_conflicts": {"policy": policy, "texts": texts, "rows_dropped": rows_dropped}}
+    return out, [uri.rsplit("=", 1)[-1] for uri in runs], stats
+
+
+def _modified(uri: str) -> float:
+    """When the object ``uri`` was last written (seconds since epoch), for manifests without ``published_at``."""
+    from include.lake import filesystem
+
+    fs, path = filesystem(uri)
+    info = fs.info(path)
+    value = info.get("LastModified") or info.get("mtime") or 0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
 def stage_channels(processed_uri: str, dest_dir: str | Path, *, splits: Sequence[str] = SPLITS) -> dict[str, Any]:
     """Write ``dest_dir/<split>/data.parquet`` for each split; return lineage and row counts."""
-    frames, run_keys = read_processed(processed_uri, splits=splits)
+    frames, run_keys, stats = read_processed_with_stats(processed_uri, splits=splits)
     dest = Path(dest_dir)
     rows: dict[str, int] = {}
     for split, frame in frames.items():
@@ -100,7 +142,7 @@ def stage_channels(processed_uri: str, dest_dir: str | Path, *, splits: Sequence
         target.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(target / "data.parquet", index=False)
         rows[split] = len(frame)
-    return {"processed_uri": processed_uri, "run_keys": run_keys, "rows_per_split": rows}
+    return {"processed_uri": processed_uri, "run_keys": run_keys, "rows_per_split": rows, **stats}
 
 
 def _check_columns(frame: pd.DataFrame, where: str, *, require_label: bool) -> None:

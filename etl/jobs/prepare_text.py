@@ -160,6 +160,9 @@ def run(spark: SparkSession, args: JobArgs, *, on_glue: bool = False) -> dict[st
             "partition_by": ["split"],
             "input": inputs,
             "seconds": round(time.monotonic() - started, 3),
+            # ml.data.read_processed: runs in publication order, label conflicts between runs by this policy
+            "published_at": time.time(),
+            "label_conflicts": args.profile.validation.label_conflicts,
         }
         lake.publish_dir(staging, args.output_uri, manifest)
     except BaseException:

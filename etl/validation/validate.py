@@ -30,13 +30,14 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl.validation import conflicts as label_conflicts
 from etl.validation import parse, sniff
 from etl.validation.errors import REFUSED_STATUSES, QuarantineRateExceeded
 from etl.validation.suites import CONTENT_HASH, META_QUARANTINE, META_REASON, RAW, TEXT, build_suite
 from include import lake
 from include.lake import ObjectInfo
 from include.profiles import Profile
-from ml.textnorm import combine_text_fields, row_id
+from ml.textnorm import combine_text_fields, content_hash_of, row_id
 
 log = logging.getLogger(__name__)
 #: the GX module whose import-time INFO lines are silenced (see :class:`_Gx`)
@@ -66,6 +67,8 @@ class FileResult:
     columns: list[str] = field(default_factory=list)
     #: header lines recognised in a file whose profile says it has none: skipped, not rows
     headers_skipped: int = 0
+    #: rows quarantined by the label-conflict policy (counted in rows_quarantined too)
+    label_conflicts: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -85,6 +88,8 @@ class FileResult:
             out["columns"] = self.columns
         if self.headers_skipped:
             out["headers_skipped"] = self.headers_skipped
+        if self.label_conflicts:
+            out["label_conflicts"] = self.label_conflicts
         return out
 
 
@@ -281,6 +286,20 @@ class _Outputs:
             },
         )
 
+    def drop_valid(self, rows: set[tuple[str, int]]) -> None:
+        """Rewrite the staged validated parts without the rows keyed (source URI, record) in ``rows``."""
+        fs, path = lake.filesystem(self.staging["validated"])
+        for index in range(self.parts):
+            part = posixpath.join(path, f"part-{index:05d}.parquet")
+            with fs.open(part, "rb") as fh:
+                table = pq.read_table(fh)
+            keys = zip(table.column("_source_uri").to_pylist(), table.column("_source_record").to_pylist(), strict=True)
+            keep = [(u, r) not in rows for u, r in keys]
+            if all(keep):
+                continue
+            with fs.open(part, "wb") as fh:
+                pq.write_table(table.filter(pa.array(keep)), fh, compression="snappy")
+
     def close_rows(self) -> None:
         self._rows_fh.close()
 
@@ -349,12 +368,18 @@ class _RecordValidator:
         self.batches = 0
         self._seen: set[bytes] = set()
         self._pending: list[_Pending] = []
+        # Same text, different labels: training input only (scoring input has no label to trust).
+        policy = profile.validation.label_conflicts
+        self.conflicts = label_conflicts.LabelConflicts(policy) if require_label else None
+        self._file_index: dict[str, int] = {}
         fields = profile.fields
         self.gx_columns = ([fields.label] if require_label else []) + ([fields.id] if fields.id else [])
 
     def add_file(self, result: FileResult) -> None:
         """Parse one file; its records join the pending batch (raises parse.HeaderMismatch before any)."""
         obj = result.obj
+        if self.conflicts is not None:
+            self._file_index[obj.uri] = self.conflicts.add_file(obj.uri, obj.mtime)
         with parse.open_text(obj.uri, obj.key) as text:
             records = parse.iter_records(text, self.profile)
             layout, ahead = parse.detect_layout(records, self.profile, self.require_label)
@@ -446,8 +471,46 @@ class _RecordValidator:
             valid["_source_record"].append(rec.record)
             valid["_source_line"].append(rec.line)
             result.rows_valid += 1
+            if self.conflicts is not None:
+                label = fields[pos[self.profile.fields.label]]
+                self.conflicts.add(
+                    content_hash_of(texts[i] or ""),
+                    self.profile.labels.get(label, label),
+                    self._file_index[result.obj.uri],
+                    rec.record,
+                    rec.line,
+                )
         if valid["_row_id"]:
             self.out.write_valid(valid)
+
+    def resolve_label_conflicts(self, results: list[FileResult]) -> dict[str, Any] | None:
+        """Apply the profile's label-conflict policy to the run's valid rows (after the last flush).
+
+        Losers move from validated (their staged parts are rewritten without them) to
+        quarantine (with their raw record and a reason naming the winner); counts follow.
+        """
+        if self.conflicts is None:
+            return None
+        losers, groups = self.conflicts.resolve()
+        checked = label_conflicts.gx_conflict_check(self.gx.context, self.profile.name, self.conflicts.policy, groups)
+        by_uri = {r.obj.uri: r for r in results}
+        gone: set[tuple[str, int]] = set()
+        for file_index in sorted({x.file for x in losers}):
+            uri = self.conflicts.files[file_index]
+            mine = [x for x in losers if x.file == file_index]
+            result = by_uri[uri]
+            raws = label_conflicts.raw_records(
+                uri, result.obj.key, self.profile, self.require_label, {x.record for x in mine}
+            )
+            for x in mine:
+                self.out.write_bad_row(uri, parse.Record(x.record, x.line, raws.get(x.record, ""), None), [x.reason])
+                gone.add((uri, x.record))
+            result.rows_valid -= len(mine)
+            result.rows_quarantined += len(mine)
+            result.label_conflicts += len(mine)
+        if gone:
+            self.out.drop_valid(gone)
+        return {**self.conflicts.summary(losers, groups), "gx": checked}
 
 
 def validate_objects(
@@ -495,9 +558,12 @@ def validate_objects(
                 _refuse_whole(out, result, refusal, profile, run_key)
             log.info("parsed %s: %s", obj.uri, result.to_dict())
         validator.flush()
+        conflicts = validator.resolve_label_conflicts(results)
         out.close_rows()
         _refuse_over_breaker(out, results, profile, run_key)
         manifest = _manifest(profile, run_key, results, validator.duplicates, report_uri)
+        if conflicts is not None:
+            manifest["label_conflicts"] = conflicts
         gxr.build_docs()
         _write_report(out, gxr, manifest, time.perf_counter() - started, site_dir)
         out.publish(manifest)

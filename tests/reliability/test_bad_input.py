@@ -307,3 +307,20 @@ def test_a_broken_profile_among_good_ones_keeps_the_good_dags(tmp_path: Path, mo
     assert "broken-profile" not in dags["amazon_polarity_ingest"].tags
     assert "broken.yaml" in dags["broken_ingest"].doc_md and "not valid YAML" in dags["broken_ingest"].doc_md
     assert "one_class.yaml: key 'labels'" in dags["one_class_ingest"].doc_md
+
+
+# --- conflicting labels: never resolved silently ---------------------------------------------------
+
+
+@pytest.mark.usefixtures("lake")
+def test_conflicting_labels_are_detected_quarantined_and_counted() -> None:
+    text = '"Battery","died after a week of light use"'
+    run = validate(
+        profile("amazon_polarity"),
+        {"first.csv": f'2,{text}\n2,"Sound","crisp and loud"\n'.encode(), "second.csv": f"1,{text}\n".encode()},
+    )  # read_run checks rows in = valid + quarantined, per file and for the run
+    conflicts = run.manifest["label_conflicts"]
+    assert conflicts["texts"] == 1 and conflicts["rows_quarantined"] == 1
+    (row,) = [r for r in run.rows if r["reasons"][0].startswith("label conflict")]
+    assert row["record"] == 1 and row["raw"].startswith("2,")
+    assert sorted((r["title"], r["polarity"]) for r in run.valid) == [("Battery", "1"), ("Sound", "2")]

@@ -18,8 +18,15 @@ def _files(shared_datasets, *relative: str) -> dict[str, bytes]:
 def test_airline_tweets(lake, shared_datasets):
     run = validate(profile("airline_tweets"), _files(shared_datasets, "airline_tweets/Tweets.csv"))
     assert run.manifest["rows_in"] == 12_446
-    assert run.manifest["rows_valid"] == 12_446 and run.rows == []
-    assert Counter(r["airline_sentiment"] for r in run.valid) == {"negative": 7805, "neutral": 2627, "positive": 2014}
+    # 21 tweets repeat a text with another sentiment ("@united thanks": neutral and positive): the
+    # latest record's label wins (validation.label_conflicts=latest), the others are quarantined.
+    conflicts = run.manifest["label_conflicts"]
+    assert (
+        conflicts["policy"] == "latest" and conflicts["rows_quarantined"] == 21 and conflicts["gx"]["unexpected_count"]
+    )
+    assert run.manifest["rows_valid"] == 12_425 and len(run.rows) == 21
+    assert all(r["reasons"][0].startswith("label conflict") for r in run.rows)
+    assert Counter(r["airline_sentiment"] for r in run.valid) == {"negative": 7804, "neutral": 2617, "positive": 2004}
 
 
 def test_amazon_ratings(lake, shared_datasets):
@@ -50,4 +57,4 @@ def test_cfpb_complaints_sample_without_narratives(lake, shared_datasets):
 def test_gzipped_real_file_gives_the_same_rows(lake, shared_datasets):
     source = shared_datasets / "airline_tweets" / "Tweets.csv"
     run = validate(profile("airline_tweets"), {"Tweets.csv.gz": gzip.compress(source.read_bytes(), 1)})
-    assert run.manifest["rows_valid"] == 12_446
+    assert run.manifest["rows_valid"] == 12_425 and run.manifest["label_conflicts"]["rows_quarantined"] == 21
