@@ -46,15 +46,23 @@ registry alias `champion`, asset `{name}.champion` (extra: version, metrics).
 **Deadline.** A run not finished {deadline} min after it was queued is announced through the
 notifier (file/log, SNS, webhook), as is every failed task.
 
+**Model selection.** With `search_budget_seconds` > 0 (default {budget} s) training first
+chooses the classifier family and hyper-parameters by a cross-validated successive-halving
+search (`ml/search.py`) within that budget; the Params below are its first candidate. The
+winner, the trials and the k-fold mean ± sd go to `model.json`, the registry tags and the
+evaluation report. 0 trains exactly the Params (the profile pins its configuration).
+
 **Triggers.** Cron `{cron}` or the asset `{name}.drift`. Hyper-parameters can be
 overridden per run with the Params below (defaults: the profile's `model:` section).
 """
 
 #: ModelSpec fields exposed as run Params (the rest stay as the profile says).
 TUNABLE = ("classifier", "C", "word_ngram_max", "char_ngram_min", "char_ngram_max", "min_df", "class_weight")
+#: Other ModelSpec fields a run may override.
+PER_RUN = ("cv_folds", "sample_size", "search_budget_seconds")
 
 
-def _params(profile: Profile) -> dict[str, Param]:
+def _params(profile: Profile, settings: Settings) -> dict[str, Param]:
     spec = profile.model
     params: dict[str, Param] = {
         "classifier": Param(
@@ -75,6 +83,12 @@ def _params(profile: Profile) -> dict[str, Param]:
             spec.class_weight, type="string", enum=["balanced", "none"], description="Re-weight rare classes."
         ),
         "cv_folds": Param(spec.cv_folds, type="integer", minimum=0, maximum=10, description="0 = no CV"),
+        "search_budget_seconds": Param(
+            settings.search_budget(spec.search_budget_seconds),
+            type="integer",
+            minimum=0,
+            description="Seconds of cross-validated model selection (0 = train the Params as set).",
+        ),
         "sample_size": Param(
             spec.sample_size, type="integer", minimum=0, description="Train on at most this many rows (0 = all)."
         ),
@@ -90,8 +104,8 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
     assets = profile_assets(profile.name)
     spec = profile.model
     hyperparameters: dict[str, Any] = {
-        **{k: v for k, v in spec.model_dump().items() if k not in (*TUNABLE, "cv_folds", "sample_size")},
-        **{k: f"{{{{ params.{k} }}}}" for k in (*TUNABLE, "cv_folds", "sample_size")},
+        **{k: v for k, v in spec.model_dump().items() if k not in (*TUNABLE, *PER_RUN)},
+        **{k: f"{{{{ params.{k} }}}}" for k in (*TUNABLE, *PER_RUN)},
         "profile": profile.name,
         "classes": profile.classes,
         "low_confidence": profile.drift.low_confidence,
@@ -116,10 +130,11 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
             margin=spec.promotion_margin,
             cron=profile.schedule.train,
             deadline=profile.schedule.train_deadline_minutes,
+            budget=settings.search_budget(spec.search_budget_seconds),
         ),
         tags=tags(profile, "train"),
         render_template_as_native_obj=True,
-        params=_params(profile),
+        params=_params(profile, settings),
         # Airflow 3 deadline alert (the SLA successor): a run still going this long after it was
         # queued is announced through the notifier; the triggerer runs the callback. Off with
         # NLPOPS_DEADLINE_ALERTS=false: Airflow 3.3.2's `dags test` cannot finish a DAG that has one.
@@ -161,6 +176,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
             if champion_version is not None:
                 champion = evaluate_model_archive(champion_version.artifact_uri, *args)
                 champion["version"] = champion_version.version
+            challenger["selection"] = trained["metrics"].get("selection")  # shown in the report
             report = write_report(
                 challenger, champion, s.zone_uri("reports", "evaluation", profile.name, trained["job_name"])
             )
@@ -178,6 +194,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
 
             from ml.registry import get_registry
             from ml.registry.lifecycle import register_challenger
+            from ml.search import selection_tags
 
             lineage = trained["lineage"]
             mv = register_challenger(
@@ -192,6 +209,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                     "profile_fingerprint": lineage.get("profile_fingerprint", ""),
                     "code_version": settings.resolved_code_version(),
                     "evaluation_report": evaluation["report_uri"],
+                    **selection_tags(trained["metrics"].get("selection")),
                 },
                 params=trained["Training"]["HyperParameters"],
             )

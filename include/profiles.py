@@ -116,6 +116,13 @@ class ModelSpec(_Strict):
     promotion_margin: float = Field(default=0.005, ge=0)
     metric_floor: float = Field(default=0.5, ge=0, le=1)
     training_timeout_minutes: int = Field(default=60, ge=1)
+    search_budget_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="model selection (ml/search.py) within this many seconds, sized for 2 cores; "
+        "0 = pin: train exactly the configuration above",
+    )
+    search_candidates: int = Field(default=18, ge=1, le=200, description="configurations the search draws")
 
 
 class DriftSpec(_Strict):

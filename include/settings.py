@@ -124,6 +124,9 @@ class Settings:
     #: attach the train DAG's ``DeadlineAlert``; ``airflow dags test`` in Airflow 3.3.2 cannot finish a
     #: DAG run that has one, so test harnesses set ``NLPOPS_DEADLINE_ALERTS=false``.
     deadline_alerts: bool = True
+    #: caps every profile's model-selection budget (``model.search_budget_seconds``); 0 trains the
+    #: profiles' own configurations without a search (test suites, quick demos); None = no cap.
+    search_budget_cap_seconds: int | None = None
     #: port of the `make up` web UI (scripts/stack.py); the stack's other local ports derive from it.
     ui_port: int = 8080
     aws_conn_id: str = "aws_default"
@@ -237,6 +240,11 @@ class Settings:
         """Athena query results location (``NLPOPS_ATHENA_OUTPUT_URI``, default ``results/_athena/`` of the lake)."""
         return (self.athena_output_uri or self.zone_uri("results", "_athena")).rstrip("/") + "/"
 
+    def search_budget(self, profile_budget: int) -> int:
+        """A profile's model-selection budget in seconds, capped by ``NLPOPS_SEARCH_BUDGET_SECONDS``."""
+        cap = self.search_budget_cap_seconds
+        return profile_budget if cap is None else min(profile_budget, cap)
+
     def zone_uri(self, zone: str, *parts: str) -> str:
         """URI of ``zone`` (one of :data:`ZONES`) joined with ``parts``; never a bare local path."""
         if zone not in ZONES:
@@ -269,6 +277,11 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         spark_shuffle_partitions=_env_int(env, "NLPOPS_SPARK_SHUFFLE_PARTITIONS", 4, minimum=1),
         code_version=env.get("NLPOPS_CODE_VERSION", "").strip(),
         deadline_alerts=_env_bool(env, "NLPOPS_DEADLINE_ALERTS", True),
+        search_budget_cap_seconds=(
+            _env_int(env, "NLPOPS_SEARCH_BUDGET_SECONDS", 0)
+            if env.get("NLPOPS_SEARCH_BUDGET_SECONDS", "").strip()
+            else None
+        ),
         ui_port=_env_int(env, "NLPOPS_UI_PORT", 8080, minimum=1),
         aws_conn_id=env.get("NLPOPS_AWS_CONN_ID", "aws_default"),
         aws_region=env.get("NLPOPS_AWS_REGION", "us-east-1"),

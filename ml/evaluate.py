@@ -136,6 +136,8 @@ def render_html(challenger: dict[str, Any], champion: dict[str, Any] | None, ima
         f"<figcaption>{role}</figcaption></figure>"
         for role, b64 in images.items()
     )
+    from ml.search import selection_html
+
     data = html.escape(json.dumps({"challenger": challenger, "champion": champion}, indent=1))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nlpops evaluation</title>
@@ -148,6 +150,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:i
 <h2>Per class (challenger)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>champion F1</th></tr>
 {"".join(per_class)}</table>
+{selection_html(challenger.get("selection"))}
 <h2>Confusion matrices</h2>{figs}
 <details><summary>raw evaluation.json</summary><pre>{data}</pre></details>
 </body></html>

@@ -38,6 +38,8 @@ class Hyperparameters:
     promotion_margin: float = 0.005
     metric_floor: float = 0.5
     training_timeout_minutes: int = 60
+    search_budget_seconds: int = 0  # > 0: ml.search chooses the configuration (this one is a candidate)
+    search_candidates: int = 18
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -52,6 +54,8 @@ class Hyperparameters:
                 f"hyper-parameters char_ngram_min={self.char_ngram_min}, char_ngram_max={self.char_ngram_max}: "
                 "need 1 <= min <= max (or char_ngram_max=0 to switch character features off)"
             )
+        if self.search_budget_seconds < 0 or self.search_candidates < 1:
+            raise ValueError("hyper-parameters search_budget_seconds must be >= 0 and search_candidates >= 1")
         if self.C <= 0 or self.min_df < 1 or self.max_iter < 1:
             raise ValueError("hyper-parameters C must be > 0, min_df >= 1 and max_iter >= 1")
 

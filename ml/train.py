@@ -4,8 +4,17 @@ Inputs: Parquet under ``SM_CHANNEL_TRAIN`` and ``SM_CHANNEL_VALIDATION`` (option
 ``SM_CHANNEL_TEST``), hyper-parameters as ``--name value`` arguments (the fields of
 ``include.profiles.ModelSpec`` plus ``--profile``, ``--classes``, ``--lineage`` …).
 Outputs: ``SM_MODEL_DIR/{model.skops, model.json, baseline.json}`` and
-``SM_OUTPUT_DATA_DIR/{metrics.json, evaluation.json, confusion_test.png}``.
-Progress goes to stdout as ``[train] <elapsed>s …`` lines.
+``SM_OUTPUT_DATA_DIR/{metrics.json, evaluation.json, confusion_test.png, search.json}``.
+Progress goes to stdout as ``[train] <elapsed>s …`` lines; the objective metrics also as
+``validation:macro_f1=0.8123;`` lines, the format of the SageMaker metric definitions
+(:data:`METRIC_REGEX`) that a hyper-parameter tuning job optimises.
+
+With ``--search_budget_seconds N`` (> 0) the configuration is chosen by ``ml.search``
+(successive halving, k-fold CV, within N seconds) before the final fit; the choice, every
+trial and the winner's k-fold mean ± sd go to ``model.json`` (``selection``) and ``search.json``.
+BLAS/OpenMP pools are held to one thread: on a 2-core machine shared with Airflow and Spark,
+two spinning BLAS threads made a LogisticRegression fit 20 times slower (sparse linear models
+gain nothing from them).
 
     python -m ml.train --profile airline_tweets --C 2.0 --classifier logreg
 """
@@ -26,6 +35,13 @@ from ml.features import Hyperparameters
 
 _START = time.monotonic()
 _BOOL_FALSE = {"0", "false", "no", "off", ""}
+#: SageMaker metric definitions for the lines :func:`emit_metric` prints: ``{split}:{metric}=value;``.
+METRIC_REGEX = r"{split}:{metric}=([0-9.eE+-]+);"
+
+
+def emit_metric(split: str, metric: str, value: float) -> None:
+    """One line SageMaker's metric definitions parse (``METRIC_REGEX``), e.g. ``validation:macro_f1=0.8123;``."""
+    print(f"{split}:{metric}={value:.6f};", flush=True)
 
 
 def log(message: str) -> None:
@@ -153,7 +169,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     labels = train["label"].astype(str).tolist()
 
     metrics: dict[str, Any] = {}
-    if hp.cv_folds >= 2:
+    selection: dict[str, Any] | None = None
+    if hp.search_budget_seconds > 0:
+        from ml.search import search
+
+        result = search(
+            hp,
+            texts,
+            labels,
+            budget_seconds=hp.search_budget_seconds,
+            n_candidates=hp.search_candidates,
+            folds=hp.cv_folds if hp.cv_folds >= 2 else 3,
+            log=log,
+        )
+        hp = result.winner
+        selection = result.summary()
+        (output_dir / "search.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
+        metrics["search_seconds"] = round(result.elapsed_seconds, 2)
+        if result.cv_mean is not None and result.cv_std is not None:
+            metrics[f"cv_{hp.primary_metric}_mean"] = round(result.cv_mean, 6)
+            metrics[f"cv_{hp.primary_metric}_std"] = round(result.cv_std, 6)
+            emit_metric("cv", hp.primary_metric, result.cv_mean)
+    elif hp.cv_folds >= 2:
         metrics.update(cross_validate(hp, texts, labels))
 
     pipeline = build_pipeline(hp, n_samples=len(texts))
@@ -166,6 +203,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     val_eval = evaluate(pipeline, validation["text"].astype(str).tolist(), validation["label"].astype(str), classes)
     metrics.update({f"validation_{k}": val_eval[k] for k in ("accuracy", "macro_f1", "roc_auc") if k in val_eval})
     log(f"validation accuracy={val_eval['accuracy']:.4f} macro_f1={val_eval['macro_f1']:.4f}")
+    for key in ("accuracy", "macro_f1", "roc_auc"):
+        if key in val_eval:
+            emit_metric("validation", key, float(val_eval[key]))
     test_eval = None
     if test is not None and len(test):
         test_eval = evaluate(pipeline, test["text"].astype(str).tolist(), test["label"].astype(str), classes)
@@ -173,20 +213,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The gate compares on the test split: expose its metrics under the plain names too.
         metrics.update({k: test_eval[k] for k in ("accuracy", "macro_f1", "roc_auc") if k in test_eval})
         log(f"test accuracy={test_eval['accuracy']:.4f} macro_f1={test_eval['macro_f1']:.4f}")
+        for key in ("accuracy", "macro_f1", "roc_auc"):
+            if key in test_eval:
+                emit_metric("test", key, float(test_eval[key]))
         (output_dir / "confusion_test.png").write_bytes(confusion_png(test_eval, f"{args.profile}: test"))
     else:
         metrics.update({k: val_eval[k] for k in ("accuracy", "macro_f1", "roc_auc") if k in val_eval})
 
     baseline = _baseline(pipeline, validation["text"].astype(str).tolist(), args.low_confidence)
 
+    t0 = time.monotonic()
     save_pipeline(pipeline, model_dir / MODEL_FILE)
+    metrics["save_seconds"] = round(time.monotonic() - t0, 3)
     # Load back through the trusted-types check now, so an unloadable model fails training, not scoring.
+    t0 = time.monotonic()
     load_pipeline(model_dir / MODEL_FILE)
+    metrics["load_seconds"] = round(time.monotonic() - t0, 3)
+    log(f"saved in {metrics['save_seconds']}s, loaded back in {metrics['load_seconds']}s")
     meta = {
         "profile": args.profile,
         "classes": [str(c) for c in pipeline.classes_],
         "profile_classes": classes,
         "hyperparameters": hp.to_dict(),
+        "selection": selection,
         "metrics": metrics,
         "n_features": n_features,
         "rows": {"train": len(train), "validation": len(validation), "test": 0 if test is None else len(test)},
@@ -199,7 +248,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Written last, with the digests of the files it describes: loading refuses altered files.
     meta[DIGESTS_KEY] = file_digests(model_dir, [MODEL_FILE, BASELINE_FILE])
     (model_dir / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
-    (output_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True), encoding="utf-8")
+    # metrics.json carries the selection summary too: the train DAG shows it in the report and registry tags.
+    (output_dir / "metrics.json").write_text(
+        json.dumps({**metrics, "selection": selection} if selection else metrics, indent=2, sort_keys=True),
+        encoding="utf-8",
+    )
     evaluation = {"validation": val_eval, "test": test_eval}
     (output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2), encoding="utf-8")
     log(f"wrote {MODEL_FILE}, {META_FILE}, {BASELINE_FILE} to {model_dir}")
@@ -219,9 +272,12 @@ def _baseline(pipeline: Any, texts: list[str], low_confidence: float) -> dict[st
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry; exit code 0 on success, 1 with a one-line reason (and the failure file) otherwise."""
+    from threadpoolctl import threadpool_limits
+
     args = parse_args(argv)
     try:
-        run(args)
+        with threadpool_limits(limits=1):
+            run(args)
     except Exception as exc:
         # SageMaker shows /opt/ml/output/failure as the job's FailureReason.
         failure = Path(args.output_dir).parent / "failure"

@@ -13,6 +13,9 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "false")
 # Tasks that fail on purpose retry after 1 s, not the project's 60 s (nlpops.runtime.airflow_environ
 # passes this to every Airflow subprocess of the tests).
 os.environ.setdefault("AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY", "1")
+# Train DAG runs train the profile's own configuration: the model-selection search (minutes) is
+# tested in tests/unit/ml/test_search.py and, on the aws target, as a tuning job (tests/aws/e2e).
+os.environ.setdefault("NLPOPS_SEARCH_BUDGET_SECONDS", "0")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
