@@ -107,7 +107,8 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         **{k: v for k, v in spec.model_dump().items() if k not in (*TUNABLE, *PER_RUN)},
         **{k: f"{{{{ params.{k} }}}}" for k in (*TUNABLE, *PER_RUN)},
         "profile": profile.name,
-        "classes": profile.classes,
+        # the current category map's classes (profile YAML = version 0), read when the run starts
+        "classes": "{{ ti.xcom_pull(task_ids='category_map')['classes'] }}",
         "low_confidence": profile.drift.low_confidence,
         "code_version": settings.resolved_code_version(),
     }
@@ -115,7 +116,8 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         dag_id=f"{profile.name}_train",
         description=f"Train, evaluate, register and gate a model for {profile.name}",
         schedule=AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(profile.schedule.train, timezone="UTC"), assets=assets.drift
+            timetable=CronTriggerTimetable(profile.schedule.train, timezone="UTC"),
+            assets=(assets.drift | assets.categories),
         ),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
@@ -154,27 +156,55 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
             profile=profile,
             settings=settings,
             hyperparameters=hyperparameters,
-            lineage={"profile": profile.name, "profile_fingerprint": profile.fingerprint()},
+            lineage={
+                "profile": profile.name,
+                "profile_fingerprint": profile.fingerprint(),
+                "category_map_version": "{{ ti.xcom_pull(task_ids='category_map')['version'] }}",
+            },
         )
 
+        @task(task_id="category_map", execution_timeout=timedelta(minutes=5), retries=2)
+        def category_map() -> dict[str, Any]:
+            """The current category map version (ml.categories): the classes this model is trained on."""
+            from include.profiles import get_profile
+            from ml.categories.category_map import current_map
+
+            s = get_settings()
+            cmap = current_map(get_profile(profile.name, s), s.zone_uri("models", profile.name))
+            print(f"category map v{cmap.version}: {cmap.classes}")
+            return {"version": cmap.version, "classes": cmap.classes}
+
+        category_map() >> train
+
         @task(task_id="evaluate", execution_timeout=timedelta(minutes=30))
-        def evaluate(trained: dict[str, Any]) -> dict[str, Any]:
+        def evaluate(trained: dict[str, Any], **context: Any) -> dict[str, Any]:
             """Challenger and champion on the same test split; report under reports/evaluation/."""
             from include.lake import local_copy
+            from ml.categories.gate import evaluate_on_map
             from ml.data import read_channel
-            from ml.evaluate import evaluate_model_archive, write_report
+            from ml.evaluate import write_report
             from ml.registry import CHAMPION, get_registry
 
             s = get_settings()
             # the job's own test channel: a local folder, or downloaded from S3 for the read
             with local_copy(trained["test_channel_uri"]) as test_dir:
                 test = read_channel(test_dir, name="test")
-            args = (test["text"].astype(str).tolist(), test["label"].astype(str).tolist(), profile.classes)
-            challenger = evaluate_model_archive(trained["model_artifact_uri"], *args)
+            classes = context["ti"].xcom_pull(task_ids="category_map")["classes"]
             champion_version = get_registry(s).get_by_alias(profile.name, CHAMPION)
-            champion = None
-            if champion_version is not None:
-                champion = evaluate_model_archive(champion_version.artifact_uri, *args)
+            # A grown label set is compared on the classes both models know; new classes are judged apart.
+            evaluated = evaluate_on_map(
+                trained["model_artifact_uri"],
+                None if champion_version is None else champion_version.artifact_uri,
+                test["text"].astype(str).tolist(),
+                test["label"].astype(str).tolist(),
+                classes,
+            )
+            challenger, champion, shared = (
+                evaluated["challenger"],
+                evaluated["champion"],
+                evaluated["challenger_shared"],
+            )
+            if champion is not None and champion_version is not None:
                 champion["version"] = champion_version.version
             challenger["selection"] = trained["metrics"].get("selection")  # shown in the report
             report = write_report(
@@ -186,6 +216,8 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                 "champion": None if champion is None else {k: champion[k] for k in keys if k in champion},
                 "champion_version": None if champion_version is None else champion_version.version,
                 "report_uri": report,
+                "challenger_shared": None if shared is None else {k: shared[k] for k in keys if k in shared},
+                "new_class_f1": evaluated["new_class_f1"],
             }
 
         @task(task_id="register", retries=2)
@@ -210,6 +242,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                     "code_version": settings.resolved_code_version(),
                     "evaluation_report": evaluation["report_uri"],
                     **selection_tags(trained["metrics"].get("selection")),
+                    "category_map_version": str(lineage.get("category_map_version", "0")),
                 },
                 params=trained["Training"]["HyperParameters"],
             )
@@ -217,12 +250,13 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
 
         @task.branch(task_id="gate")
         def gate(evaluation: dict[str, Any], version: dict[str, Any], **context: Any) -> str:
-            """Champion/challenger decision (ml.gate.decide); the reason goes to XCom and the registry."""
-            from ml.gate import decide
+            """Champion/challenger decision (ml.gate; on a grown label set ml.categories.gate); reason to XCom."""
+            from ml.categories.gate import decide
 
             decision = decide(
-                evaluation["challenger"],
+                evaluation.get("challenger_shared") or evaluation["challenger"],
                 evaluation["champion"],
+                evaluation.get("new_class_f1") or {},
                 primary_metric=spec.primary_metric,
                 margin=spec.promotion_margin,
                 floor=spec.metric_floor,

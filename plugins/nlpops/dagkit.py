@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 #: (``nlpops.<profile>.<kind>``): the identity does not change with the target or lake URI,
 #: and a URI with a scheme would make Airflow load every provider's URI handler (boto3
 #: among them) while a DAG file is parsed.
-ASSET_KINDS = ("processed", "champion", "predictions", "drift")
+ASSET_KINDS = ("processed", "champion", "predictions", "drift", "categories")
 
 
 @dataclass(frozen=True)
@@ -32,10 +32,11 @@ class ProfileAssets:
     champion: Asset
     predictions: Asset
     drift: Asset
+    categories: Asset  # a category decision changed the label set or added pseudo-labels: retrain
 
 
 def profile_assets(profile_name: str) -> ProfileAssets:
-    """The four assets of a profile (shared by the DAG files that produce and consume them)."""
+    """The assets of a profile (shared by the DAG files that produce and consume them)."""
     from airflow.sdk import Asset
 
     made = {kind: Asset(name=f"nlpops.{profile_name}.{kind}", group="nlpops") for kind in ASSET_KINDS}
