@@ -5,35 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from runtime_helpers import glue_operator
 
 from include import runtimes
 from include.profiles import AwsSpec, ProfileError, load_profile
 from include.settings import PROJECT_ROOT
 
-LAKE = "s3://nlpops-pins-test"
-ROLE = "arn:aws:iam::123456789012:role/nlpops-glue-job"
-
-
-def _glue_operator(profile_name: str = "amazon_polarity"):
-    from include.profiles import get_profile
-    from include.settings import load_settings
-    from nlpops.factory import etl_operator
-
-    settings = load_settings(
-        {"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": LAKE, "NLPOPS_PROFILES": profile_name, "NLPOPS_GLUE_ROLE_ARN": ROLE}
-    )
-    return etl_operator(
-        task_id="prepare_text",
-        profile=get_profile(profile_name, settings),
-        settings=settings,
-        input_uris=f"{LAKE}/validated/{profile_name}/k1",
-        output_uri=f"{LAKE}/processed/{profile_name}/run=k1",
-        run_key="k1",
-    )
-
 
 def test_glue_modules_the_operator_sends_are_exact_pins_of_requirements_txt():
-    value = _glue_operator().job_config["DefaultArguments"]["--additional-python-modules"]
+    value = glue_operator().job_config["DefaultArguments"]["--additional-python-modules"]
     pins = runtimes.requirement_pins()
     parsed = runtimes.split_glue_modules(value)  # what Glue does with the value: split on commas
     assert [p.split("==")[0] for p in parsed] == list(runtimes.GLUE_JOB_PACKAGES)
