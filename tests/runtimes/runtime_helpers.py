@@ -49,7 +49,8 @@ def installed(python: Path) -> dict[str, Any]:
         "d = {re.sub(r'[-_.]+', '-', x.metadata['Name']).lower(): x.version for x in metadata.distributions()}\n"
         "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'dists': d}))\n"
     )
-    return dict(json.loads(run_in(python, ["-c", code], cwd=PROJECT_ROOT)))
+    # not from the project root: its nlpops.egg-info would be found on the '' path entry
+    return dict(json.loads(run_in(python, ["-c", code], cwd=Path("/"))))
 
 
 def tweets(shared_datasets: Path, n: int) -> list[dict[str, str]]:
