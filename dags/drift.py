@@ -28,9 +28,11 @@ DOC = """
 **When.** After updates of the asset `{name}.predictions` (a batch scored by
 `{name}_batch_inference`), or by hand with the Param `inference_run_key`.
 
-**Every batch is checked, one decision per batch.** Airflow hands all the `predictions`
+**Every batch is checked, one decision per batch.** Airflow hands the `predictions`
 events since the previous drift run to one run (after a pause, or while a run was active);
-each event's batch is checked on its own, in event order, against the baseline of the model
+every one of them is checked, and so is every scored batch that has no decision yet (its
+`results/{name}/_batches/<run>.json`, e.g. an event Airflow left for a later run). Each
+batch is checked on its own, in order, against the baseline of the model
 version that scored it, with its own report and history line; the policy sees the batches
 before it (so one run retrains at most once within the cooldown). The run retrains when
 any batch's decision says so. With several batches, a decision's key is
@@ -96,7 +98,8 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
 
             s = get_settings()
             prof = get_profile(profile.name, s)
-            batches = _batches_from_context(context, assets.predictions, prof.name, s)
+            key = run_key(context["run_id"], context.get("logical_date"))
+            batches = _batches_from_context(context, assets.predictions, prof.name, s, key)
             if not batches:
                 wanted = context["params"].get("inference_run_key")
                 raise AirflowFailException(
@@ -104,13 +107,13 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
                     f"wrote no manifest {s.zone_uri('results', prof.name, '_batches', f'{wanted}.json')} "
                     "(check the key in its publish_results log)"
                     if wanted
-                    else "no scored batch to check: this run was not triggered by a predictions event; "
-                    "give the Param inference_run_key of a batch_inference run"
+                    else "no scored batch to check: no predictions event, and every scored batch already has a "
+                    "decision; give the Param inference_run_key of a batch_inference run to check one again"
                 )
             summary = check_batches(
                 prof,
                 batches,
-                drift_run_key=run_key(context["run_id"], context.get("logical_date")),
+                drift_run_key=key,
                 now=context.get("logical_date") or context["dag_run"].run_after,
                 seed=int(context["params"]["seed"]),
                 settings=s,
@@ -197,9 +200,12 @@ def build_drift_dag(profile: Profile, settings: Settings) -> DAG:
     return dag
 
 
-def _batches_from_context(context: Any, predictions: Any, profile_name: str, settings: Any) -> list[Any]:
-    """The batches to check: the one named by the Param, else every triggering predictions event's batch."""
-    from ml.drift.check import batch_from_manifest, batches_from_events
+def _batches_from_context(
+    context: Any, predictions: Any, profile_name: str, settings: Any, drift_run_key: str = ""
+) -> list[Any]:
+    """The batches to check: the one named by the Param, else every triggering event's batch and every unchecked one."""
+    from ml.drift.check import batch_from_manifest, batches_from_events, pending_batches, select_batches
+    from ml.drift.policy import history_uri, load_history
 
     wanted = str(context["params"].get("inference_run_key") or "")
     if wanted:
@@ -213,7 +219,9 @@ def _batches_from_context(context: Any, predictions: Any, profile_name: str, set
         if getattr(asset, "name", None) == predictions.name
         for ev in evs  # every event since the previous run: none is dropped
     ]
-    return batches_from_events(extras)
+    history = load_history(history_uri(profile_name, settings))
+    pending = pending_batches(settings.zone_uri("results", profile_name), history)
+    return select_batches(batches_from_events(extras), pending, history, drift_run_key)
 
 
 # One broken profile gets a failing placeholder DAG; the other profiles' DAGs still load.

@@ -3,26 +3,36 @@
 The drift DAG is scheduled on the ``predictions`` asset. Airflow hands every asset event
 since the previous run to one run (``triggering_asset_events[asset]`` is a list: routine
 after a pause or while a run is active with ``max_active_runs=1``). :func:`batches_from_events`
-turns *every* event into a batch to check, and :func:`check_batches` makes **one policy
-decision per batch**, in event order: each batch is compared with the baseline of the model
-version that scored it, gets its own report and its own line in the decision history, and
-sees the decisions of the batches before it (hysteresis, cooldown and the daily cap count
-them). The run retrains when at least one batch's decision says so; no batch is dropped.
+turns *every* event into a batch to check; :func:`pending_batches` adds every scored batch
+that has no decision yet (Airflow 3.3 consumes only the events up to the first one queued
+for the run, so an event that arrives while a run is queued waits for the *next* event:
+without this, the last batch before a quiet period would never be checked). Then
+:func:`check_batches` makes **one policy decision per batch**, in order: each batch is
+compared with the baseline of the model version that scored it, gets its own report and
+its own line in the decision history (naming the batch), and sees the decisions of the
+batches before it (hysteresis, cooldown and the daily cap count them).
+The run retrains when at least one batch's decision says so; no batch is dropped.
 
 Plain Python: no Airflow import (the DAG passes the events' ``extra`` dicts).
 """
 
 from __future__ import annotations
 
+import logging
+import posixpath
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 #: A streak of this many "insufficient data" decisions in a row is worth a notice.
 INSUFFICIENT_STREAK_NOTICE = 3
+#: At most this many not-yet-checked batches are added to one run (oldest first); the rest wait for the next.
+MAX_PENDING_PER_RUN = 20
+
+log = logging.getLogger(__name__)
 
 
 class DriftCheckError(ValueError):
@@ -68,6 +78,66 @@ def batch_from_manifest(results_uri: str, run_key: str) -> BatchRef | None:
     if manifest is None or not manifest["result_files"]:
         return None
     return BatchRef(run_key, tuple(manifest["result_files"]), str(manifest["model_version"]))
+
+
+def pending_batches(results_uri: str, history: Sequence[Any]) -> list[BatchRef]:
+    """Scored batches (their manifests under ``results/<profile>/_batches/``) with no decision yet, oldest first.
+
+    A decision names its batch (``batch`` in the history). Manifests written before the
+    newest history line that names no batch (written before decisions did) count as checked.
+    """
+    from include import lake
+    from ml.results import batch_manifest_uri
+
+    checked = {h.batch for h in history if h.batch}
+    legacy = [h.time.timestamp() for h in history if not h.batch]
+    checked_before = max(legacy) if legacy else float("-inf")
+    folder = posixpath.dirname(batch_manifest_uri(results_uri, "x"))
+    fs, path = lake.filesystem(folder)
+    if not fs.exists(path):
+        return []
+    found: list[tuple[float, str]] = []
+    for info in fs.ls(path, detail=True):
+        name = posixpath.basename(str(info["name"]))
+        if not name.endswith(".json") or name.startswith((".", "_")):
+            continue
+        when = info.get("mtime") or info.get("LastModified") or info.get("created") or 0
+        stamp = when.timestamp() if hasattr(when, "timestamp") else float(when)
+        key = name[: -len(".json")]
+        if key not in checked and stamp > checked_before:
+            found.append((stamp, key))
+    out = []
+    for _, key in sorted(found):
+        batch = batch_from_manifest(results_uri, key)
+        if batch is not None:
+            out.append(batch)
+    return out
+
+
+def select_batches(
+    from_events: Sequence[BatchRef], pending: Sequence[BatchRef], history: Sequence[Any], drift_run_key: str
+) -> list[BatchRef]:
+    """The batches one run checks: the events' batches, then the pending ones; each batch once.
+
+    A batch already judged by another drift run (an event that arrives after its batch was
+    checked as pending) is not judged twice; a retry of this run judges its batches again.
+    """
+    judged_by = {h.batch: h.run_key for h in history if h.batch}
+    out: dict[str, BatchRef] = {}
+    for b in from_events:
+        other = judged_by.get(b.run_key)
+        if other and not other.startswith(drift_run_key):
+            log.info("batch %s was already checked by drift decision %s: not judged twice", b.run_key, other)
+            continue
+        out.setdefault(b.run_key, b)
+    extra = [b for b in pending if b.run_key not in out]
+    if len(extra) > MAX_PENDING_PER_RUN:
+        later = [b.run_key for b in extra[MAX_PENDING_PER_RUN:]]
+        log.warning("%d more unchecked batches wait for the next drift run: %s", len(later), later)
+        extra = extra[:MAX_PENDING_PER_RUN]
+    for b in extra:
+        out[b.run_key] = b
+    return list(out.values())
 
 
 def check_batches(
@@ -130,6 +200,7 @@ def check_batch(
     result = compare(baseline, scored.texts, scored.proba, classes, seed=seed)
     hist_uri = history_uri(profile.name, settings)
     decision = decide(result.metrics, scored.n, load_history(hist_uri), now, profile.drift, run_key=decision_key)
+    decision = replace(decision, batch=batch.run_key)
     topics = new_topics(low_confidence_texts(scored.texts, scored.proba, profile.drift.low_confidence), seed=seed)
     uris = write_report(profile.name, decision, result, baseline, topics=topics, settings=settings)
     append_history(hist_uri, decision)
@@ -165,4 +236,6 @@ __all__ = [
     "check_batch",
     "check_batches",
     "insufficient_streak",
+    "pending_batches",
+    "select_batches",
 ]

@@ -64,6 +64,7 @@ class PastDecision:
     status: str
     retrain: bool
     run_key: str = ""
+    batch: str = ""  # the batch_inference run key of the batch this decision judged
 
     @property
     def over(self) -> bool:
@@ -82,6 +83,7 @@ class Decision:
     n: int
     run_key: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    batch: str = ""  # the batch_inference run key of the scored batch (ml.drift.check)
 
     @property
     def over(self) -> bool:
@@ -94,7 +96,9 @@ class Decision:
         return out
 
     def as_past(self) -> PastDecision:
-        return PastDecision(time=self.time, status=self.status, retrain=self.retrain, run_key=self.run_key)
+        return PastDecision(
+            time=self.time, status=self.status, retrain=self.retrain, run_key=self.run_key, batch=self.batch
+        )
 
 
 def metrics_over(metrics: Mapping[str, float], thresholds: Mapping[str, float]) -> list[str]:
@@ -184,7 +188,11 @@ def _parse(line: str, uri: str, lineno: int) -> PastDecision:
         d = json.loads(line)
         when = datetime.fromisoformat(d["time"])
         return PastDecision(
-            time=when, status=str(d["status"]), retrain=bool(d["retrain"]), run_key=d.get("run_key", "")
+            time=when,
+            status=str(d["status"]),
+            retrain=bool(d["retrain"]),
+            run_key=d.get("run_key", ""),
+            batch=str(d.get("batch") or ""),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise PolicyError(

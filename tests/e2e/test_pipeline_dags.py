@@ -109,6 +109,7 @@ def test_batch_inference_scores_every_valid_row(airflow_home, pipeline, write_ra
     write_raw(airflow_home, "batch-1.csv", 1500, seed=21, zone="inference-input", with_label=False)
     assert (r := airflow_home.dags_test("amazon_polarity_batch_inference", FAST)).returncode == 0, r.output[-4000:]
     assert _result_rows(airflow_home.settings().zone_uri("results", "amazon_polarity")) == 1500
+    pipeline["first_batch_key"] = f"20260201T{airflow_home._clock:02d}0000"
     _passed(pipeline, "batch_inference")
 
 
@@ -131,11 +132,22 @@ def test_drifted_batch_is_scored(airflow_home, pipeline, write_raw):
     _passed(pipeline, "drifted_batch")
 
 
-def test_drift_emits_the_asset_event_that_queues_train(airflow_home, pipeline):
+def test_drift_checks_both_batches_and_emits_the_asset_event_that_queues_train(airflow_home, pipeline):
+    """Two scoring runs, then one drift run: both batches are checked (one decision each), none dropped."""
+    from ml.drift.policy import history_uri, load_history
+
     _stage(pipeline, "drift_queues_train")
     assert _queued(airflow_home, "amazon_polarity_train") == 0
-    conf = {"inference_run_key": pipeline["drifted_key"]}
-    assert (r := airflow_home.dags_test("amazon_polarity_drift", conf)).returncode == 0, r.output[-4000:]
-    assert "retrain=True" in r.output
+    first_key = pipeline["first_batch_key"]
+    r = airflow_home.dags_test("amazon_polarity_drift")  # no Param: every batch without a decision
+    assert r.returncode == 0, r.output[-4000:]
+    assert "2 batch(es) checked, retrain=True" in r.output, r.output[-4000:]
+    lines = {
+        k: [ln for ln in r.output.splitlines() if f"batch {k}:" in ln] for k in (first_key, pipeline["drifted_key"])
+    }
+    assert len(lines[first_key]) == 1 and "(retrain=False)" in lines[first_key][0], lines
+    assert len(lines[pipeline["drifted_key"]]) == 1 and "(retrain=True)" in lines[pipeline["drifted_key"]][0], lines
+    history = load_history(history_uri("amazon_polarity", airflow_home.settings()))
+    assert [h.batch for h in history] == [first_key, pipeline["drifted_key"]]
     assert _queued(airflow_home, "amazon_polarity_train") == 1
     _passed(pipeline, "drift_queues_train")
