@@ -26,6 +26,7 @@ from nlpops.dagkit import (
     wait_params,
 )
 from nlpops.factory import etl_operator
+from nlpops.timetables import next_cron
 
 DOC = """
 ### {name}: ingest
@@ -59,7 +60,7 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_ingest",
         description=f"Validate and prepare new raw files of {profile.name}",
-        schedule=sched.arrivals,
+        schedule=next_cron(sched.arrivals),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

@@ -13,7 +13,7 @@ from typing import Any
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, Param, task
 
 # Public in airflow.sdk, but its type stub (__init__.pyi) does not list them yet.
 from airflow.sdk.definitions.callback import AsyncCallback
@@ -24,6 +24,7 @@ from include.settings import Settings, get_settings
 from nlpops.dagkit import build_profile_dags, default_args, profile_assets, tags
 from nlpops.factory import training_operator
 from nlpops.notifiers.callbacks import on_dag_deadline_missed
+from nlpops.timetables import NextCronTimetable
 
 DOC = """
 ### {name}: train
@@ -116,7 +117,7 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         dag_id=f"{profile.name}_train",
         description=f"Train, evaluate, register and gate a model for {profile.name}",
         schedule=AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(profile.schedule.train, timezone="UTC"),
+            timetable=NextCronTimetable(profile.schedule.train, timezone="UTC"),
             assets=(assets.drift | assets.categories),
         ),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),

@@ -8,6 +8,7 @@ package itself is imported normally.
 - ``fastapi_apps``: the Model Ops app (``nlpops.ui.app``) mounted on the api-server at ``/nlpops``;
 - ``external_views``: a top-level "Model Ops" entry in the UI's navigation that shows that
   page inside the UI (``/plugin/model-ops``);
+- ``timetables``: :class:`nlpops.timetables.NextCronTimetable`, the DAGs' cron schedule.
 
 The report links are declared on the operators only (``operator_extra_links``), never here:
 in Airflow 3 the worker resolves an operator's links when the task finishes and stores each
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from nlpops.timetables import NextCronTimetable
 from nlpops.ui.app import app as model_ops_app
 
 URL_PREFIX = "/nlpops"
 
 
 class NlpopsPlugin(AirflowPlugin):
-    """Model Ops page (FastAPI + nav entry); the report links live on the operators."""
+    """Model Ops page (FastAPI + nav entry) and the DAGs' cron timetable; the report links live on the operators."""
 
     name = "nlpops"
+    # custom timetables must be registered for the scheduler to read them back
+    timetables = [NextCronTimetable]
     fastapi_apps = [
         {"app": model_ops_app, "url_prefix": URL_PREFIX, "name": "nlpops Model Ops"},
     ]

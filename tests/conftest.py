@@ -19,6 +19,9 @@ os.environ.setdefault("NLPOPS_SEARCH_BUDGET_SECONDS", "0")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
+# Airflow in the test process loads the project's plugin like its components do (the DAGs'
+# timetable is registered there: serializing a DAG needs it).
+os.environ.setdefault("AIRFLOW__CORE__PLUGINS_FOLDER", str(PROJECT_ROOT / "plugins"))
 
 
 @pytest.fixture(scope="session")
