@@ -32,7 +32,7 @@ from nlpops.runtime import airflow_bin, airflow_environ, ensure_airflow_home
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
-DAG_KINDS = ("ingest", "train", "batch_inference", "drift")
+DAG_KINDS = ("ingest", "train", "batch_inference", "drift", "categories")
 #: the admin user of Airflow's SimpleAuthManager; standalone generates its password once per home
 ADMIN = "admin"
 PID_FILE = "stack.pid"

@@ -39,7 +39,7 @@ DAGS = [f"{p}_{k}" for p in ("amazon_polarity", "cfpb_complaints") for k in stac
         ("cfpb_complaints_drift, amazon_polarity_ingest", ["cfpb_complaints_drift", "amazon_polarity_ingest"]),
         (
             "amazon_polarity_drift,amazon_polarity",  # no repeats
-            [f"amazon_polarity_{k}" for k in ("drift", "ingest", "train", "batch_inference")],
+            [f"amazon_polarity_{k}" for k in ("drift", "ingest", "train", "batch_inference", "categories")],
         ),
     ],
 )
