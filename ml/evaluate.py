@@ -23,6 +23,13 @@ def evaluate(pipeline: Any, texts: Sequence[str], labels: Sequence[str], classes
     ``classes`` fixes the order of the per-class table and the confusion matrix (rows =
     true class, columns = predicted class). Labels outside ``classes`` are an error: they
     would silently score as wrong forever.
+
+    ``macro_f1`` (what the gate compares) averages over the classes **present in the
+    evaluated split** (``classes_present``): a class of the profile with no example there
+    has no recall to measure, and counting it as F1 = 0 would report a number that means
+    nothing (CFPB: 0.305 over every class, 0.583 over the present ones). The classes left
+    out are listed in ``absent_classes``; ``macro_f1_all_classes`` keeps the average over
+    every class of the profile for reference.
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -37,11 +44,16 @@ def evaluate(pipeline: Any, texts: Sequence[str], labels: Sequence[str], classes
     model_classes = [str(c) for c in pipeline.classes_]
     y_pred = np.asarray(model_classes, dtype=object)[proba.argmax(axis=1)]
     prec, rec, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=classes, zero_division=0)
+    seen = set(y_true.tolist())
+    present = [c for c in classes if c in seen]
     out: dict[str, Any] = {
         "n": len(y_true),
         "classes": classes,
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1_all_classes": float(f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0)),
+        "classes_present": present,
+        "absent_classes": [c for c in classes if c not in seen],
         "weighted_f1": float(f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0)),
         "per_class": {
             c: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
@@ -145,7 +157,9 @@ def render_html(challenger: dict[str, Any], champion: dict[str, Any] | None, ima
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:0 1em}}</style>
 </head><body>
 <h1>Challenger vs champion</h1>
-<p>{"No champion yet: the challenger is evaluated alone." if champion is None else "Same test split for both."}</p>
+<p>{"No champion yet: the challenger is evaluated alone." if champion is None else "Same test split for both."}
+macro_f1 averages over the {len(challenger.get("classes_present") or challenger["classes"])} classes present in the
+test split; absent from it: {html.escape(", ".join(challenger.get("absent_classes") or []) or "none")}.</p>
 <table><tr><th>metric</th><th>challenger</th><th>champion</th><th>Δ</th></tr>{"".join(rows)}</table>
 <h2>Per class (challenger)</h2>
 <table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th><th>champion F1</th></tr>

@@ -96,7 +96,13 @@ def class_priors(
     """Class probabilities in profile order: ``class_weights`` (by class or raw label, or a
     sequence in profile class order) or the layout's realistic priors."""
     if class_weights is None:
-        w = np.array([float(layout.priors.get(c, 0.0)) for c in classes])
+        # The layout's priors name raw labels or classes; several raw names may map to one class
+        # (CFPB's old product names onto the 2017 taxonomy): their weights add up.
+        realistic: dict[str, float] = {}
+        for key, weight in layout.priors.items():
+            cls = label_of.get(key, key)
+            realistic[cls] = realistic.get(cls, 0.0) + float(weight)
+        w = np.array([realistic.get(c, 0.0) for c in classes])
     elif isinstance(class_weights, Mapping):
         unknown = [k for k in class_weights if k not in classes and k not in label_of]
         if unknown:

@@ -65,3 +65,53 @@ def test_report_side_by_side(lake: str) -> None:
 
     write_report(evaluate(better, *args), None, out)
     assert "No champion yet" in lk.read_bytes(html_uri).decode()
+
+
+def test_macro_f1_averages_the_classes_present_and_lists_the_absent_ones() -> None:
+    # Four classes in the profile, only 'a' and 'b' in the test split; both predicted perfectly.
+    model = FixedModel(["a", "b", "c", "d"], [[1, 0, 0, 0], [0, 1, 0, 0], [1, 0, 0, 0]])
+    ev = evaluate(model, ["x", "y", "z"], ["a", "b", "a"], ["a", "b", "c", "d"])
+    assert ev["macro_f1"] == 1.0  # what the gate compares: the model is perfect on what it was shown
+    assert ev["classes_present"] == ["a", "b"] and ev["absent_classes"] == ["c", "d"]
+    assert ev["macro_f1_all_classes"] == 0.5  # the old figure, counting absent classes as F1 = 0
+
+
+def test_the_gate_is_not_failed_by_classes_the_test_split_lacks() -> None:
+    from ml.gate import decide
+
+    model = FixedModel(["a", "b", "c"], [[0.9, 0.1, 0], [0.2, 0.8, 0]])
+    ev = evaluate(model, ["x", "y"], ["a", "b"], ["a", "b", "c"])
+    decision = decide({"macro_f1": ev["macro_f1"]}, None, primary_metric="macro_f1", margin=0.005, floor=0.7)
+    assert decision.promote, decision  # over all classes it would be 0.67 < floor 0.7
+
+
+def test_cfpb_profile_maps_both_taxonomies_onto_one(shared_datasets) -> None:
+    import csv
+
+    from include.profiles import get_profile
+
+    prof = get_profile("cfpb_complaints")
+    new_taxonomy = {
+        "Checking or savings account",
+        "Credit card or prepaid card",
+        "Credit reporting, credit repair services, or other personal consumer reports",
+        "Debt collection",
+        "Money transfer, virtual currency, or money service",
+        "Mortgage",
+        "Payday loan, title loan, or personal loan",
+        "Student loan",
+        "Vehicle loan or lease",
+        "Debt or credit management",
+    }
+    assert set(prof.classes) == new_taxonomy
+    per_file = {}
+    for name, skip in (("Consumer_Complaints.csv", 0), ("complaints_sample.csv", 2)):
+        with open(shared_datasets / "cfpb_complaints" / name, newline="", encoding="utf-8") as fh:
+            for _ in range(skip):
+                next(fh)
+            raw = {row["Product"] for row in csv.DictReader(fh)}
+        assert raw <= set(prof.labels), f"{name}: products {sorted(raw - set(prof.labels))} have no mapping"
+        per_file[name] = {prof.labels[p] for p in raw}
+    # The old export (2015-2017) and the new one (2019-2020) now share their classes.
+    assert per_file["Consumer_Complaints.csv"] <= per_file["complaints_sample.csv"] | {"Vehicle loan or lease"}
+    assert len(per_file["Consumer_Complaints.csv"] & per_file["complaints_sample.csv"]) >= 8
