@@ -1,7 +1,9 @@
 """`make up` / `make down`: the local Airflow 3 web UI with the project's DAGs.
 
 `up` starts `airflow standalone` (api-server, scheduler, dag-processor, triggerer;
-LocalExecutor) in its own session on http://127.0.0.1:8080 (``NLPOPS_UI_PORT``), waits until
+LocalExecutor) in its own session on http://127.0.0.1:8080 (``NLPOPS_UI_PORT``; the worker's and
+the triggerer's log servers on the next two ports, so two stacks on two UI ports do not
+collide), waits until
 every component is healthy and every DAG of the enabled profiles is listed, unpauses the DAGs
 ``NLPOPS_UNPAUSE`` selects, and prints the generated login. `down` stops exactly the
 processes `up` started: the recorded session and every descendant of its leader (task
@@ -87,12 +89,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def log_server_ports(port: int) -> tuple[int, int]:
+    """The worker's and the triggerer's log-server ports of the stack whose UI is on ``port``.
+
+    Airflow's defaults (8793, 8794) are fixed: a second stack's components would fail to bind.
+    """
+    return port + 1, port + 2
+
+
 def stack_environ(airflow_home: str | Path | None = None, *, port: int = DEFAULT_PORT, **extra: str) -> dict[str, str]:
     """Environment of the stack: the project's Airflow environment plus the API address and login."""
     url = f"http://{HOST}:{port}"
+    worker_logs, trigger_logs = log_server_ports(port)
     settings = {
         "AIRFLOW__API__HOST": HOST,
         "AIRFLOW__API__PORT": str(port),
+        # the api-server reads a running task's log from these (this machine: same home, local files first)
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(worker_logs),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
         # also the base of the execution API the task processes call: must match the port
         "AIRFLOW__API__BASE_URL": url,
         # standalone generates (and prints) a password only for exactly this user list

@@ -57,6 +57,13 @@ def test_environment_points_api_and_execution_api_at_the_chosen_port(tmp_path: P
     assert env["AIRFLOW__API__PORT"] == "18123"
     assert env["AIRFLOW__API__BASE_URL"] == "http://127.0.0.1:18123"
     assert env["AIRFLOW__CORE__PARALLELISM"] == "2"
+    # log servers beside the UI port, not Airflow's fixed 8793/8794: two stacks can run side by side
+    assert (env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"], env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]) == (
+        "18124",
+        "18125",
+    )
+    other = stack.stack_environ(tmp_path / "b", port=18223)
+    assert other["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"] == "18224"
     assert env["AIRFLOW_HOME"] == str(tmp_path.resolve())
     assert env["PATH"].split(os.pathsep)[0] == str(Path(sys.executable).parent)
     assert stack.expected_dag_ids(env) == sorted(f"amazon_polarity_{k}" for k in stack.DAG_KINDS)
