@@ -30,7 +30,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv test-deps iac-tools runtime-venvs browser-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
+.PHONY: help venv test-deps iac-tools runtime-venvs browser-deps pg-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -78,6 +78,18 @@ $(SM_STAMP): docker/sagemaker/requirements.txt
 runtime-venvs: $(STAMP)
 	@$(MAKE) --no-print-directory -j2 $(GLUE_STAMP) $(SM_STAMP)
 
+# Debian's PostgreSQL server for the results-in-PostgreSQL tests and benchmark (tests/pgcluster.py
+# starts a private cluster on loopback; it installs the package itself too when run as root).
+# The dpkg lock timeout lets it run beside browser-deps (make test-deps runs them in parallel).
+pg-deps:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "pg-deps: PostgreSQL server missing and not root: the Postgres tests will be skipped (apt-get install postgresql)"; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "pg-deps: PostgreSQL server missing and no apt-get here: the Postgres tests will be skipped"; \
+	else apt-get -o DPkg::Lock::Timeout=600 update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql; fi
+
 # Debian's chromium and its chromedriver for the browser test (tests/ui): no test tool downloads a browser
 browser-deps:
 	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
@@ -110,7 +122,7 @@ e2e: check-java
 
 # Everything the whole suite needs installed, built concurrently by `make test` (installs wait on the
 # network and on dpkg more than on the CPU): a new venv or system package for the tests goes here.
-TEST_DEPS := $(STAMP) $(IAC_STAMP) browser-deps runtime-venvs
+TEST_DEPS := $(STAMP) $(IAC_STAMP) browser-deps pg-deps runtime-venvs
 
 test-deps:
 	@$(MAKE) --no-print-directory -j -O $(TEST_DEPS)

@@ -25,7 +25,6 @@ from nlpops.dagkit import (
     wait_params,
 )
 from nlpops.factory import results_query_operator, transform_operator
-from nlpops.timetables import next_cron
 
 DOC = """
 ### {name}: batch inference
@@ -63,7 +62,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_batch_inference",
         description=f"Score new inference-input files of {profile.name} with the champion",
-        schedule=next_cron(sched.arrivals),
+        schedule=sched.arrivals,
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
@@ -179,6 +178,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
                 "files": [f["uri"] for f in published["files"]],
                 "results_uri": results_uri,
                 "batch_manifest": manifest_uri,
+                "run_key": key,
                 "partitions": [{"date": day, "model_version": version_folder, "location": published["partition_uri"]}],
             }
 
@@ -212,6 +212,19 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
         done = mark_ledger(wait_for_input.output, results, champion)
         [champion, validated] >> transform
         results >> [query_results, done]
+        if settings.results_postgres_conn_id:  # optional: results also into PostgreSQL, before the batch is done
+            from nlpops.operators.postgres_publish import PublishBatchToPostgresOperator
+
+            to_postgres = PublishBatchToPostgresOperator(
+                task_id="publish_postgres",
+                postgres_conn_id=settings.results_postgres_conn_id,
+                profile_name=profile.name,
+                published="{{ ti.xcom_pull(task_ids='publish_results') }}",
+                model_version="{{ ti.xcom_pull(task_ids='resolve_champion')['version'] }}",
+                run_key="{{ ti.xcom_pull(task_ids='publish_results')['run_key'] }}",
+                retries=3,
+            )
+            results >> to_postgres >> done
     return dag
 
 
