@@ -25,6 +25,7 @@ from nlpops.dagkit import (
     wait_params,
 )
 from nlpops.factory import results_query_operator, transform_operator
+from nlpops.timetables import next_cron
 
 DOC = """
 ### {name}: batch inference
@@ -62,7 +63,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_batch_inference",
         description=f"Score new inference-input files of {profile.name} with the champion",
-        schedule=sched.arrivals,
+        schedule=next_cron(sched.arrivals),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,
