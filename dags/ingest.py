@@ -44,8 +44,12 @@ asset `{name}.processed`.
 
 **Guarantees.** Rows in = rows valid + rows quarantined. Outputs are keyed by the run, so a
 retry replaces its own output. Files are marked done only after the ETL succeeded
-(at-least-once); a second run over the same files does nothing. The task `validate`
-fails loudly when more than {rate:.0%} of the rows are quarantined.
+(at-least-once); a second run over the same files (or a touched file: files are known by
+their content digest) does nothing. A file with more than {rate:.0%} of its rows bad, or
+unparseable, is refused whole: recorded as refused in the ledger (reason + digest), notified
+once, never retried; the files behind it proceed and a corrected upload is new. The task
+`validate` fails loudly when more than {rate:.0%} of the run's rows are quarantined.
+To process files again on purpose: `make reprocess PROFILE={name} MATCH='<key pattern>'`.
 
 **Reports.** Validation JSON + GX Data Docs under `reports/validation/{name}/<run>/`.
 """
