@@ -140,7 +140,10 @@ class NewDataSensor(BaseSensorOperator):
         self._apply_wait_timeout()
         self._warn_missing_outputs()
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except (AirflowSensorTimeout, AirflowSkipException) as exc:
+                raise self._with_unmatched_note(exc) from exc.__cause__
         manifest = self._find()
         if manifest:
             return manifest
@@ -165,12 +168,14 @@ class NewDataSensor(BaseSensorOperator):
         except AirflowSkipException as skip:
             cause = skip.__cause__
             if cause is None or isinstance(cause, (AirflowSensorTimeout, TaskDeferralTimeout, AirflowSkipException)):
-                raise
+                raise self._with_unmatched_note(skip) from cause
             if isinstance(cause, NewDataSensorError):
                 raise cause from cause.__cause__
             raise NewDataSensorError(
                 f"{self.task_id}: the wait for new data under {self.prefix_uri} failed: {type(cause).__name__}: {cause}"
             ) from cause
+        except AirflowSensorTimeout as timeout:
+            raise self._with_unmatched_note(timeout) from timeout.__cause__
         except TaskDeferralError as exc:
             raise NewDataSensorError(f"{self.task_id}: the trigger for {self.prefix_uri} crashed: {exc}") from exc
 
@@ -209,9 +214,41 @@ class NewDataSensor(BaseSensorOperator):
             )
 
     def _timed_out(self, message: str) -> None:
+        note = self._unmatched_note()
+        message = f"{message} {note}" if note else message
         if self.soft_fail or self.never_fail:
             raise AirflowSkipException(message)
         raise AirflowSensorTimeout(message)
+
+    def _unmatched_note(self, shown: int = 5) -> str:
+        """When files under the prefix match none of the patterns: say so and name a few (else '')."""
+        import posixpath
+
+        from include import lake
+        from nlpops.ledger import matches
+
+        try:
+            names = [
+                posixpath.basename(o.key)
+                for o in lake.list_objects(self.prefix_uri)
+                if not lake.is_ignorable(o.key) and not matches(posixpath.basename(o.key), self.patterns)
+            ]
+        except Exception as exc:  # the note is a hint: a failing listing must not hide the timeout itself
+            self.log.warning("could not list %s to explain the timeout: %s", self.prefix_uri, exc)
+            return ""
+        if not names:
+            return ""
+        more = f" and {len(names) - shown} more" if len(names) > shown else ""
+        return (
+            f"{len(names)} file(s) under {self.prefix_uri} match none of the patterns {list(self.patterns)} "
+            f"and were ignored: {', '.join(sorted(names)[:shown])}{more}; if they are this profile's data, "
+            "add their pattern to the profile's input.file_patterns (e.g. '*.txt')."
+        )
+
+    def _with_unmatched_note(self, exc: BaseException) -> BaseException:
+        """``exc`` with the unmatched-files note appended to its message (``exc`` itself when there is none)."""
+        note = self._unmatched_note()
+        return type(exc)(f"{exc} {note}") if note else exc
 
     def _number(self, field: str, value: Any, *, minimum: float, integer: bool = False) -> Any:
         """A rendered numeric field (templates may render to str) checked against ``minimum``."""

@@ -244,3 +244,30 @@ def test_only_the_wait_timeout_skips_a_soft_fail_sensor(
     timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
     with pytest.raises(AirflowSkipException):
         dag_sensor(lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
+
+
+@pytest.mark.parametrize("deferrable", [True, False])
+def test_timeout_names_files_that_match_no_pattern(raw: tuple[Path, str, str], lake: str, deferrable: bool) -> None:
+    """Files are there but none matches input.file_patterns: the timeout says so and lists a few."""
+    for i in range(7):
+        put(raw[0], f"yelp_{i}_labelled.txt")
+    with pytest.raises(AirflowSensorTimeout) as timed_out:
+        sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0").execute(CONTEXT)
+    message = str(timed_out.value)
+    assert "7 file(s)" in message and "match none of the patterns ['*.csv']" in message
+    assert "yelp_0_labelled.txt" in message and "and 2 more" in message
+    assert "input.file_patterns" in message
+    with pytest.raises(AirflowSkipException, match=r"input\.file_patterns"):
+        sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0", soft_fail=True).execute(CONTEXT)
+
+
+def test_deferred_timeout_names_unmatched_files_and_is_quiet_without(raw: tuple[Path, str, str], lake: str) -> None:
+    timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
+    with pytest.raises(AirflowSensorTimeout) as plain:
+        sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
+    assert "match none" not in str(plain.value)
+    put(raw[0], "imdb_labelled.txt")
+    with pytest.raises(AirflowSensorTimeout, match=r"1 file\(s\) .* imdb_labelled\.txt"):
+        sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
+    with pytest.raises(AirflowSkipException, match=r"imdb_labelled\.txt"):
+        sensor(raw, lake, soft_fail=True).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)

@@ -58,3 +58,19 @@ def test_gzipped_real_file_gives_the_same_rows(lake, shared_datasets):
     source = shared_datasets / "airline_tweets" / "Tweets.csv"
     run = validate(profile("airline_tweets"), {"Tweets.csv.gz": gzip.compress(source.read_bytes(), 1)})
     assert run.manifest["rows_valid"] == 12_425 and run.manifest["label_conflicts"]["rows_quarantined"] == 21
+
+
+def test_uci_sentences_tab_separated_unquoted(lake, shared_datasets):
+    """No header, no quoting: unbalanced quotes stay text, NEL (U+0085) does not end a line, 850 rows a file."""
+    names = [f"uci_sentences/{n}_labelled.txt" for n in ("amazon_cells", "imdb", "yelp")]
+    run = validate(profile("uci_sentences"), _files(shared_datasets, *names))
+    for name in ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt"):
+        assert run.file(name)["rows_in"] == 850, name
+    assert run.manifest["rows_in"] == 2_550
+    # the three files share a few sentences with different labels: only those are quarantined
+    assert run.manifest["rows_quarantined"] == len(run.rows) and len(run.rows) <= 10
+    assert all(r["reasons"][0].startswith("label conflict") for r in run.rows)
+    assert set(Counter(r["label"] for r in run.valid)) == {"0", "1"}
+    quoted = [r["sentence"] for r in run.valid if r["sentence"].count('"') % 2]
+    assert quoted, "sentences with an unbalanced quote kept whole"
+    assert any("\x85" in r["sentence"] for r in run.valid)
