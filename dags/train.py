@@ -208,8 +208,24 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
             if champion is not None and champion_version is not None:
                 champion["version"] = champion_version.version
             challenger["selection"] = trained["metrics"].get("selection")  # shown in the report
+            from nlpops.links.reports import model_ops_url
+
+            lineage = trained["lineage"]
             report = write_report(
-                challenger, champion, s.zone_uri("reports", "evaluation", profile.name, trained["job_name"])
+                challenger,
+                champion,
+                s.zone_uri("reports", "evaluation", profile.name, trained["job_name"]),
+                about={
+                    "profile": profile.name,
+                    "job_name": trained["job_name"],
+                    "run_id": str(context["run_id"]),
+                    "training_data": (
+                        f"{lineage.get('processed_uri', '')} (runs {', '.join(lineage.get('run_keys', [])) or '–'})"
+                    ),
+                    "champion_version": "none yet" if champion_version is None else str(champion_version.version),
+                    "code_version": s.resolved_code_version(),
+                },
+                model_ops_url=model_ops_url(f"#profile-{profile.name}"),
             )
             keys = ("accuracy", "macro_f1", "roc_auc", "n")
             return {
@@ -247,6 +263,10 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
                 },
                 params=trained["Training"]["HyperParameters"],
             )
+            from ml.evaluate import add_version
+
+            # the report names the version the registry just gave the challenger
+            add_version(evaluation["report_uri"].rsplit("/", 1)[0], mv.version)
             return mv.to_dict()
 
         @task.branch(task_id="gate")

@@ -95,16 +95,40 @@ def confusion_png(evaluation: dict[str, Any], title: str) -> bytes:
     return buf.getvalue()
 
 
-def write_report(challenger_eval: dict[str, Any], champion_eval: dict[str, Any] | None, out_uri: str) -> str:
+#: what the report's header names, in this order (label, key of ``about``)
+ABOUT_FIELDS = (
+    ("Profile", "profile"),
+    ("Model version", "version"),
+    ("Training job", "job_name"),
+    ("DAG run", "run_id"),
+    ("Training data", "training_data"),
+    ("Compared with champion", "champion_version"),
+    ("Code version", "code_version"),
+)
+
+
+def write_report(
+    challenger_eval: dict[str, Any],
+    champion_eval: dict[str, Any] | None,
+    out_uri: str,
+    *,
+    about: dict[str, str] | None = None,
+    model_ops_url: str | None = None,
+) -> str:
     """Write ``evaluation.json``, confusion PNGs and ``index.html`` under ``out_uri``; return the HTML URI.
 
-    ``out_uri`` is ``reports/evaluation/<profile>/<version>/`` from ``Settings.zone_uri``.
-    The two evaluations must come from the same test split to be comparable.
+    ``out_uri`` is ``reports/evaluation/<profile>/<job name>/`` from ``Settings.zone_uri``.
+    The two evaluations must come from the same test split to be comparable. ``about`` names
+    what was evaluated (keys of :data:`ABOUT_FIELDS`: profile, run, training data, …) and
+    ``model_ops_url`` is the page the report links back to; both are kept in ``evaluation.json``
+    so :func:`add_version` can re-render the page once the registry assigned the version.
     """
     from include import lake
 
     evals = {"challenger": challenger_eval, "champion": champion_eval}
-    lake.write_json(lake.join(out_uri, "evaluation.json"), evals)
+    lake.write_json(
+        lake.join(out_uri, "evaluation.json"), {**evals, "about": about or {}, "model_ops_url": model_ops_url}
+    )
     images: dict[str, str] = {}
     for role, ev in evals.items():
         if ev is None:
@@ -113,11 +137,42 @@ def write_report(challenger_eval: dict[str, Any], champion_eval: dict[str, Any] 
         lake.write_bytes(lake.join(out_uri, f"{role}_confusion.png"), png)
         images[role] = base64.b64encode(png).decode("ascii")
     html_uri = lake.join(out_uri, "index.html")
-    lake.write_text(html_uri, render_html(challenger_eval, champion_eval, images))
+    lake.write_text(
+        html_uri, render_html(challenger_eval, champion_eval, images, about=about, model_ops_url=model_ops_url)
+    )
     return html_uri
 
 
-def render_html(challenger: dict[str, Any], champion: dict[str, Any] | None, images: dict[str, str]) -> str:
+def add_version(out_uri: str, version: str) -> str:
+    """Re-render the report under ``out_uri`` naming the registry ``version`` of its challenger."""
+    from include import lake
+
+    saved = lake.read_json(lake.join(out_uri, "evaluation.json"))
+    about = {**(saved.get("about") or {}), "version": str(version)}
+    return write_report(
+        saved["challenger"], saved.get("champion"), out_uri, about=about, model_ops_url=saved.get("model_ops_url")
+    )
+
+
+def _about_html(about: dict[str, str] | None, model_ops_url: str | None) -> str:
+    rows = [
+        f"<tr><th>{label}</th><td>{html.escape(str(about[key]))}</td></tr>"
+        for label, key in ABOUT_FIELDS
+        if about and about.get(key) not in (None, "")
+    ]
+    table = f"<table class='about'>{''.join(rows)}</table>" if rows else ""
+    link = f'<p><a href="{html.escape(model_ops_url, quote=True)}">Model Ops</a></p>' if model_ops_url else ""
+    return table + link
+
+
+def render_html(
+    challenger: dict[str, Any],
+    champion: dict[str, Any] | None,
+    images: dict[str, str],
+    *,
+    about: dict[str, str] | None = None,
+    model_ops_url: str | None = None,
+) -> str:
     """Side-by-side HTML page; the PNGs are embedded (base64) so the page is one self-contained file."""
 
     def cell(ev: dict[str, Any] | None, key: str) -> str:
@@ -156,7 +211,8 @@ def render_html(challenger: dict[str, Any], champion: dict[str, Any] | None, ima
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}figure{{display:inline-block;margin:0 1em}}</style>
 </head><body>
-<h1>Challenger vs champion</h1>
+<h1>Challenger vs champion{": " + html.escape(str(about["profile"])) if about and about.get("profile") else ""}</h1>
+{_about_html(about, model_ops_url)}
 <p>{"No champion yet: the challenger is evaluated alone." if champion is None else "Same test split for both."}
 macro_f1 averages over the {len(challenger.get("classes_present") or challenger["classes"])} classes present in the
 test split; absent from it: {html.escape(", ".join(challenger.get("absent_classes") or []) or "none")}.</p>

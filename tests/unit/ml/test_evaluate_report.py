@@ -115,3 +115,29 @@ def test_cfpb_profile_maps_both_taxonomies_onto_one(shared_datasets) -> None:
     # The old export (2015-2017) and the new one (2019-2020) now share their classes.
     assert per_file["Consumer_Complaints.csv"] <= per_file["complaints_sample.csv"] | {"Vehicle loan or lease"}
     assert len(per_file["Consumer_Complaints.csv"] & per_file["complaints_sample.csv"]) >= 8
+
+
+def test_report_names_what_was_evaluated_and_links_to_model_ops(lake: str) -> None:
+    from include import lake as lk
+    from include.settings import get_settings
+    from ml.evaluate import add_version
+
+    model = FixedModel(["neg", "pos"], [[0.9, 0.1], [0.4, 0.6], [0.3, 0.7], [0.8, 0.2]])
+    args = (["a", "b", "c", "d"], ["neg", "neg", "pos", "pos"], ["neg", "pos"])
+    out = get_settings().zone_uri("reports", "evaluation", "p", "job-1")
+    about = {
+        "profile": "p",
+        "job_name": "job-1",
+        "run_id": "manual__2026-01-01",
+        "training_data": "file:///lake/processed/p (runs r<1>)",
+        "champion_version": "none yet",
+    }
+    html_uri = write_report(evaluate(model, *args), None, out, about=about, model_ops_url="/nlpops/#profile-p")
+    page = lk.read_bytes(html_uri).decode()
+    for shown in ("job-1", "manual__2026-01-01", "file:///lake/processed/p (runs r&lt;1&gt;)", "none yet"):
+        assert shown in page
+    assert '<a href="/nlpops/#profile-p">Model Ops</a>' in page
+    assert "Model version" not in page  # not registered yet
+    add_version(out, "7")  # what the register task does once the registry named it
+    page = lk.read_bytes(html_uri).decode()
+    assert "<th>Model version</th><td>7</td>" in page and "job-1" in page and "Model Ops" in page
