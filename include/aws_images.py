@@ -87,20 +87,66 @@ def sklearn_image_uri(region: str, version: str = DEFAULT_VERSION) -> str:
     return f"{account}.dkr.ecr.{region}.{_dns_suffix(region)}/{REPOSITORY}:{version}-cpu-py3"
 
 
-def sagemaker_image_uri(region: str, version: str = DEFAULT_VERSION, override: str = "") -> str:
-    """The image SageMaker runs: ``override`` (``NLPOPS_SAGEMAKER_IMAGE_URI``) when set, else the framework image.
+#: What the framework images run (SageMaker Python SDK image table), for the refusal message.
+FRAMEWORK_RUNTIMES = {
+    "1.0-1": "Python 3.7, scikit-learn 0.23",
+    "1.2-1": "Python 3.9, numpy 1.24, scikit-learn 1.2.1",
+    "1.4-2": "Python 3.10, scikit-learn 1.4.2",
+}
+IMAGE_SETTING = "NLPOPS_SAGEMAKER_IMAGE_URI"
+_BUILD_HINT = (
+    "build and push the project image with `make sagemaker-image` (docker/sagemaker/Dockerfile: Python 3.12 and "
+    "the worker's scikit-learn/skops/numpy/scipy pins) and set NLPOPS_SAGEMAKER_IMAGE_URI to the URI it prints"
+)
 
-    The framework images ship older Python and scikit-learn than the project pins, so a
-    production account builds the project image (see the README) and sets the override.
+
+def check_project_image(uri: str) -> str:
+    """``uri`` if it can be the project's image; a :class:`SettingsError` naming the setting otherwise.
+
+    Refused: no image (the framework default) and any SageMaker scikit-learn framework image:
+    they cannot run ``ml/train.py`` (1.2-1: Python 3.9, numpy 1.24 is below skops' floor), and
+    a model trained with another scikit-learn than the worker's is read back across a version
+    skew. Whether an image of another repository carries the project's pins is the preflight's
+    check (its ``nlpops.pin.*`` labels, :func:`include.runtimes.image_labels`).
     """
-    return override or sklearn_image_uri(region, version)
+    from include.settings import SettingsError
+
+    uri = uri.strip()
+    if not uri:
+        raise SettingsError(
+            f"{IMAGE_SETTING} is not set: the aws target trains and scores in the project's SageMaker image, "
+            f"the default scikit-learn framework image ({FRAMEWORK_RUNTIMES[DEFAULT_VERSION]}) cannot run "
+            f"ml/train.py; {_BUILD_HINT}"
+        )
+    path = uri.split("/", 1)[1] if "/" in uri else uri
+    repository, _, tag = path.split("@", 1)[0].partition(":")
+    if repository.rsplit("/", 1)[-1] == REPOSITORY:
+        version = tag.split("-cpu")[0].split("-py")[0]
+        runs = FRAMEWORK_RUNTIMES.get(version, "another Python and scikit-learn than the worker")
+        raise SettingsError(
+            f"{IMAGE_SETTING}={uri!r} is a SageMaker scikit-learn framework image ({runs}): it cannot run the "
+            f"project's code with the worker's pins; {_BUILD_HINT}"
+        )
+    return uri
+
+
+def sagemaker_image_uri(region: str, version: str = DEFAULT_VERSION, override: str = "") -> str:
+    """The image SageMaker runs: the project image of ``NLPOPS_SAGEMAKER_IMAGE_URI`` (``override``), checked.
+
+    The aws target refuses to build its SageMaker tasks without it (:func:`check_project_image`):
+    ``region`` and ``version`` only name the framework image in the refusal.
+    """
+    return check_project_image(override)
 
 
 __all__ = [
     "DEFAULT_VERSION",
+    "FRAMEWORK_RUNTIMES",
+    "IMAGE_SETTING",
     "SKLEARN_REGISTRIES",
     "SUPPORTED_VERSIONS",
     "UnknownImageError",
+    "check_project_image",
     "sagemaker_image_uri",
     "sklearn_image_uri",
 ]

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.aws
 REGION = "us-east-1"
 LAKE = "nlpops-unit-lake"
 ROLE = "arn:aws:iam::123456789012:role/nlpops-sagemaker-execution"
+#: the project image (docker/sagemaker): the aws target refuses the framework images
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:test"
 WORDS = {"negative": ["awful", "terrible", "hate", "broken"], "positive": ["great", "love", "perfect", "happy"]}
 LOGICAL = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN_ID = "scheduled__2026-11-23T02:00:00+00:00"
@@ -55,6 +57,7 @@ def sm(moto_server, monkeypatch, tmp_path):
         "NLPOPS_LAKE_URI": f"s3://{LAKE}",
         "NLPOPS_KMS_KEY_ARN": kms,
         "NLPOPS_SAGEMAKER_ROLE_ARN": ROLE,
+        "NLPOPS_SAGEMAKER_IMAGE_URI": IMAGE,
         "NLPOPS_AWS_POLL_SECONDS": "1",
     }
     for key, value in env.items():
@@ -138,7 +141,6 @@ def context() -> dict[str, Any]:
 
 def test_trains_on_sagemaker_and_returns_the_local_xcom_shape(sm):
     from include import lake
-    from include.aws_images import sklearn_image_uri
     from ml.artefact import load_pipeline, read_meta, unpack_model_archive
     from nlpops.operators.training import LocalTrainingOperator  # noqa: F401 - same keys as the local result
 
@@ -150,7 +152,7 @@ def test_trains_on_sagemaker_and_returns_the_local_xcom_shape(sm):
     sm.recorder.assert_valid()
     name = request["TrainingJobName"]
     assert name.startswith("nlpops-amazon-polarity-train-train-") and len(name) <= 63
-    assert request["AlgorithmSpecification"]["TrainingImage"] == sklearn_image_uri(REGION)
+    assert request["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     assert request["OutputDataConfig"]["KmsKeyId"] == sm.kms == request["ResourceConfig"]["VolumeKmsKeyId"]
     assert request["RoleArn"] == ROLE
     hps = request["HyperParameters"]

@@ -21,7 +21,6 @@ from unittest import mock
 import boto3
 import pytest
 
-from include.aws_images import sklearn_image_uri
 from include.settings import SettingsError
 from nlpops.aws import sagemaker_config as smc
 
@@ -30,7 +29,8 @@ pytestmark = pytest.mark.aws
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/nlpops-sagemaker-execution"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-IMAGE = sklearn_image_uri(REGION)
+#: the project image (docker/sagemaker): the aws target refuses the framework images
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:test"
 LAKE = "nlpops-unit-lake"
 DAG_ID = "amazon_polarity_batch_inference"
 
@@ -253,6 +253,7 @@ def aws_env(moto_server, monkeypatch, tmp_path):
         "NLPOPS_TARGET": "aws",
         "NLPOPS_LAKE_URI": f"s3://{LAKE}",
         "NLPOPS_SAGEMAKER_ROLE_ARN": ROLE,
+        "NLPOPS_SAGEMAKER_IMAGE_URI": IMAGE,
         "NLPOPS_KMS_KEY_ARN": KMS,
         "NLPOPS_AWS_POLL_SECONDS": "1",
         "AIRFLOW_HOME": str(tmp_path / "airflow"),

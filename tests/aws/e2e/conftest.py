@@ -43,6 +43,8 @@ from players import install_players, uninstall_players
 from players.base import PLAYER_ACCESS_KEY, PLAYER_SECRET_KEY, RequestRecorder, ServicePlayer
 
 REGION = "us-east-1"
+#: the project image (docker/sagemaker): the aws target refuses the framework images
+SAGEMAKER_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:e2e"
 ACCOUNT = "123456789012"
 LAKE_BUCKET = "nlpops-e2e-lake"
 PROFILE = "amazon_polarity"
@@ -228,6 +230,7 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
             NLPOPS_KMS_KEY_ARN=harness.kms_key_arn,
             NLPOPS_GLUE_ROLE_ARN=harness.glue_role_arn,
             NLPOPS_SAGEMAKER_ROLE_ARN=sagemaker_role_arn,
+            NLPOPS_SAGEMAKER_IMAGE_URI=SAGEMAKER_IMAGE,
             NLPOPS_AWS_POLL_SECONDS="1",
             NLPOPS_NOTIFY_DIR=str(tmp / "notifications"),
             AIRFLOW_CONN_AWS_DEFAULT=json.dumps(conn),

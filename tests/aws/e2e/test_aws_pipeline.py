@@ -199,7 +199,6 @@ def _registry(af):
 
 def test_train_on_aws(aws_airflow) -> None:
     """train (SageMaker) → evaluate → register (Model Registry) → gate → promote, on the processed run of ingest."""
-    from include.aws_images import sklearn_image_uri
     from include.naming import is_valid_job_name
     from include.profiles import get_profile
     from ml.registry import APPROVED, CHAMPION
@@ -221,7 +220,7 @@ def test_train_on_aws(aws_airflow) -> None:
     name = request["TrainingJobName"]
     assert name.startswith("nlpops-") and len(name) <= 63 and is_valid_job_name(name)
     assert request["AlgorithmSpecification"] == {
-        "TrainingImage": sklearn_image_uri(s.aws_region, profile.aws.framework_version),
+        "TrainingImage": s.sagemaker_image_uri,
         "TrainingInputMode": "File",
     }
     assert request["RoleArn"] == s.sagemaker_role_arn
@@ -462,7 +461,6 @@ def _ddl_columns(ddl: str) -> list[str]:
 
 def test_batch_inference_on_aws(aws_airflow) -> None:
     """sensor → champion → validate → SageMaker Batch Transform → results Parquet + manifest → Athena → ledger."""
-    from include.aws_images import sklearn_image_uri
     from include.naming import is_valid_job_name
     from include.profiles import get_profile
     from ml.registry import CHAMPION
@@ -491,7 +489,7 @@ def test_batch_inference_on_aws(aws_airflow) -> None:
         model["ModelName"]
     )
     container = model["PrimaryContainer"]
-    assert container["Image"] == sklearn_image_uri(s.aws_region, profile.aws.framework_version)
+    assert container["Image"] == s.sagemaker_image_uri != ""
     assert container["ModelDataUrl"] == artefact
     env = container["Environment"]
     assert env["SAGEMAKER_PROGRAM"] == "inference.py" and env["NLPOPS_MODEL_VERSION"] == version
