@@ -30,6 +30,14 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["bench_transform.py", "--rows", "50000", "--large-mb", "0"],
     ),
     "drift": (["bench_drift.py"], ["bench_drift.py", "--quick"]),
+    "postgres": (
+        ["bench_postgres.py", "--rows", "200000", "--files", "10", "--repeat", "3"],
+        ["bench_postgres.py", "--rows", "20000", "--files", "4", "--repeat", "1"],
+    ),
+    "serving": (
+        ["bench_serving.py", "--requests", "2000", "--seconds", "15"],
+        ["bench_serving.py", "--requests", "300", "--seconds", "5"],
+    ),
     "orchestration": (
         ["bench_orchestration.py", "--rows", "4000", "--batch-rows", "1000"],
         ["bench_orchestration.py", "--rows", "2000", "--batch-rows", "500"],
