@@ -58,6 +58,7 @@ PLACEHOLDERS = {
     ("GetAtt", "SageMakerExecutionRole.Arn"): "${SageMakerExecutionRoleArn}",
     ("GetAtt", "GlueJobRole.Arn"): "${GlueJobRoleArn}",
     ("GetAtt", "EmrServerlessJobRole.Arn"): "${EmrServerlessJobRoleArn}",
+    ("GetAtt", "SageMakerImageRepository.Arn"): "arn:aws:ecr:${Region}:${AccountId}:repository/nlpops-sagemaker",
     # used by the bucket policies and the Outputs only
     ("Ref", "LakeLayout"): "${LakeLayout}",
     ("Ref", "ArtifactsBucket"): "${LakeBucketName}-artifacts",
@@ -66,6 +67,10 @@ PLACEHOLDERS = {
     ("GetAtt", "LakeBucket.Arn"): "arn:aws:s3:::${LakeBucketName}",
     ("GetAtt", "ArtifactsBucket.Arn"): "arn:aws:s3:::${LakeBucketName}-artifacts",
     ("GetAtt", "AirflowExecutionRole.Arn"): "${AirflowExecutionRoleArn}",
+    (
+        "GetAtt",
+        "SageMakerImageRepository.RepositoryUri",
+    ): "${AccountId}.dkr.ecr.${Region}.amazonaws.com/nlpops-sagemaker",
 }
 #: Example values for the placeholders, for tools that need real-looking ARNs (parliament).
 ACCOUNT = "123456789012"
@@ -506,8 +511,9 @@ def test_outputs_give_settings_that_match_the_stack(layout):
     settings_outputs = {
         o["Description"]: o["Value"] for o in outputs.values() if o["Description"].startswith("NLPOPS_")
     }
-    # all but the Airflow role (a connection, not a setting) and the stand-alone Glue job
-    assert len(settings_outputs) == len(outputs) - 2
+    # all but the Airflow role (a connection, not a setting), the stand-alone Glue job and the image
+    # repository (the setting is the URI of an image pushed there: `make sagemaker-image` prints it)
+    assert len(settings_outputs) == len(outputs) - 3
     settings_source = (ROOT / "include" / "settings.py").read_text()
     assert [n for n in settings_outputs if f'"{n}"' not in settings_source] == []  # every Output feeds a real setting
     env = {name: with_examples(resolve(value, per_zone=per_zone)) for name, value in settings_outputs.items()}
