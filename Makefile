@@ -149,6 +149,12 @@ down: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/python scripts/serve.py $(if $(PROFILE),--profile $(PROFILE))
 
+# Before the first paid job on AWS: settings, buckets (encryption, policy), roles (pass), image (pins),
+# Glue database, Athena workgroup, SNS topic, with the aws_default connection (nlpops/aws/preflight.py)
+.PHONY: aws-preflight
+aws-preflight: $(STAMP)
+	$(BIN)/python -m nlpops.aws.preflight
+
 mlflow-ui: $(STAMP)
 	$(BIN)/mlflow ui --backend-store-uri "sqlite:///$(AIRFLOW_HOME)/mlflow.db" --host 127.0.0.1 --port 5000
 

@@ -11,10 +11,10 @@ import json
 from typing import Any
 
 import pytest
-from policy_eval import ALLOW, DENY, IMPLICIT_DENY, decide, matching_statements
 from test_infra import EXAMPLE, expanded, resolve, with_examples
 
 from nlpops.aws.lake_setup import SSE_HEADER, SSE_KEY_HEADER, bucket_policy
+from nlpops.aws.policy_eval import ALLOW, DENY, IMPLICIT_DENY, decide, matching_statements
 
 pytestmark = pytest.mark.aws
 

@@ -54,6 +54,8 @@ PLACEHOLDERS = {
     ("Ref", "AthenaWorkGroup"): "${AthenaWorkGroup}",
     ("Ref", "NotificationTopic"): "${NotificationTopicArn}",
     ("Ref", "AirflowWorkerRoleArn"): "${AirflowWorkerRoleArn}",
+    ("Ref", "MwaaEnvironmentName"): "${MwaaEnvironmentName}",
+    ("Ref", "MwaaSourceBucketName"): "${MwaaSourceBucketName}",
     ("GetAtt", "LakeKey.Arn"): "${LakeKeyArn}",
     ("GetAtt", "SageMakerExecutionRole.Arn"): "${SageMakerExecutionRoleArn}",
     ("GetAtt", "GlueJobRole.Arn"): "${GlueJobRoleArn}",
@@ -87,6 +89,8 @@ EXAMPLE = {
     "${EmrServerlessJobRoleArn}": f"arn:aws:iam::{ACCOUNT}:role/nlpops-emr-serverless-job",
     "${AirflowExecutionRoleArn}": f"arn:aws:iam::{ACCOUNT}:role/nlpops-airflow-execution",
     "${LakeLayout}": "prefixes",
+    "${MwaaEnvironmentName}": "nlpops",
+    "${MwaaSourceBucketName}": "airflow-nlpops",
 }
 #: Resource types moto 5.2.5's CloudFormation does not create (it warns and skips them).
 MOTO_GAPS = {
@@ -605,6 +609,8 @@ def test_stack_deploys_on_moto(aws, layout):
             "${SageMakerExecutionRoleArn}": outputs["SageMakerExecutionRoleArn"],
             "${GlueJobRoleArn}": outputs["GlueJobRoleArn"],
             "${EmrServerlessJobRoleArn}": outputs["EmrServerlessJobRoleArn"],
+            "${MwaaEnvironmentName}": "nlpops",
+            "${MwaaSourceBucketName}": "airflow-nlpops",
             # ${GlueDatabase} and ${AthenaWorkGroup} stay as they are: moto's Fn::Sub leaves
             # references to resources it does not create unresolved (a moto gap).
         }

@@ -1,11 +1,12 @@
 """A small evaluator of IAM policy documents: what AWS decides for one request.
 
-moto's own access control checks every request of most services against the resource
-``"*"`` and reads only ``StringEquals`` conditions (an Allow whose condition fails even
-becomes a Deny), so scoped statements (``training-job/nlpops-*``) and conditions
-(``iam:PassedToService``, ``aws:ResourceTag/project``, the S3 encryption headers) would
-be judged wrongly. This module evaluates what the tests need, as the IAM reference
-describes it ("Policy evaluation logic", "IAM JSON policy elements: Condition operators"):
+Used by the preflight (``nlpops.aws.preflight``: can the caller pass the job roles?) where
+the IAM policy simulator is not available, and by the tests: moto's own access control
+checks most requests against the resource ``"*"`` and reads only ``StringEquals``
+conditions, so scoped statements (``training-job/nlpops-*``) and conditions
+(``iam:PassedToService``, ``aws:ResourceTag/project``, the S3 encryption headers) would be
+judged wrongly there. It evaluates as the IAM reference describes ("Policy evaluation
+logic", "IAM JSON policy elements: Condition operators"):
 
 * an explicit Deny wins, then an Allow, else the request is implicitly denied;
 * ``Action``/``NotAction`` match case-insensitively, ``Resource``/``NotResource``
@@ -53,7 +54,7 @@ def _compare(operator: str, expected: str, actual: str) -> bool:
         return actual.lower() == str(expected).lower()
     if operator in {"NumericEquals"}:
         return float(actual) == float(expected)
-    raise ValueError(f"condition operator {operator!r} is not implemented by tests/aws/policy_eval.py")
+    raise ValueError(f"condition operator {operator!r} is not implemented by nlpops.aws.policy_eval")
 
 
 def _positive(operator: str) -> str:
