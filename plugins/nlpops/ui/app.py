@@ -9,6 +9,9 @@ writes the HTML. Routes (relative to the mount point):
   (``file://`` or ``s3://`` with the Airflow AWS connection) and proxied — nothing outside
   that zone, no traversal, no presigned URL handed out;
 - ``/transform/<profile>/<job>``: the summary of one batch transform job (its manifest);
+- ``/static/gx/<host>/<path>``: the CSS, JS and fonts GX Data Docs pages load from public CDNs,
+  shipped with the project (``static/gx``, same versions; licenses in ``static/gx/LICENSES``):
+  HTML reports are served with those CDN URLs pointed here, so Data Docs work with no network;
 - ``/icon.svg``: the nav icon.
 
 Airflow does not protect a plugin's FastAPI app: every route here checks the caller with
@@ -19,7 +22,9 @@ token, as the REST API does) and requires read access to DAGs.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -34,6 +39,31 @@ ICON = (
     'stroke-width="2" stroke-linecap="round" stroke-linejoin="round"><path d="M3 3v18h18"/>'
     '<path d="M7 15l4-4 3 3 6-6"/><circle cx="20" cy="8" r="1.5"/></svg>'
 )
+
+
+#: the CDN files GX Data Docs load, mirrored as ``<host>/<path>`` of their URL
+GX_ASSETS = Path(__file__).resolve().parent / "static" / "gx"
+_CDN_URL = re.compile(
+    r"https://((?:cdn\.jsdelivr\.net|cdnjs\.cloudflare\.com|code\.jquery\.com|maxcdn\.bootstrapcdn\.com"
+    r"|stackpath\.bootstrapcdn\.com|unpkg\.com)/[^\"'\s)<>]+)"
+)
+_ASSET_TYPES = {".css": "text/css", ".js": "text/javascript", ".woff2": "font/woff2"}
+
+
+def gx_asset(rel: str) -> Path | None:
+    """The shipped copy of the CDN file ``<host>/<path>``, or None (also for anything outside ``GX_ASSETS``)."""
+    path = (GX_ASSETS / rel).resolve()
+    return path if path.is_relative_to(GX_ASSETS) and path.is_file() else None
+
+
+def offline_assets(page: bytes, static_base: str) -> bytes:
+    """``page`` with every CDN URL that the project ships pointed at ``static_base`` (``…/static/gx``)."""
+    text = page.decode("utf-8", errors="surrogateescape")
+
+    def local(m: re.Match[str]) -> str:
+        return f"{static_base}/{m.group(1)}" if gx_asset(m.group(1)) else m.group(0)
+
+    return _CDN_URL.sub(local, text).encode("utf-8", errors="surrogateescape")
 
 
 class NotAuthenticatedError(Exception):
@@ -111,7 +141,7 @@ def create_app(
         return JSONResponse(result.to_dict(), headers={"Cache-Control": "no-store"})
 
     @app.get("/reports/{key:path}")
-    async def report(key: str) -> Response:
+    async def report(key: str, request: Request) -> Response:
         """One file of the reports zone (evaluation, drift, GX Data Docs and their assets)."""
         try:
             data, ctype = await asyncio.to_thread(model_ops.read_report, settings_factory(), key)
@@ -119,9 +149,21 @@ def create_app(
             raise HTTPException(status_code=400, detail=str(exc)) from None
         except model_ops.ReportNotFoundError as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
+        if ctype.startswith("text/html"):  # GX Data Docs: their CDN assets from the project (offline)
+            data = offline_assets(data, f"{request.scope.get('root_path', '')}/static/gx")
         # Reports are the project's own pages; still, nothing they contain may reach other origins.
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
         return Response(content=data, media_type=ctype, headers=headers)
+
+    @app.get("/static/gx/{rel:path}")
+    async def gx_static(rel: str) -> Response:
+        """A CSS, JS or font file GX Data Docs would load from a CDN, shipped with the project."""
+        path = gx_asset(rel)
+        if path is None:
+            raise HTTPException(status_code=404, detail=f"not a shipped Data Docs asset: {rel}")
+        ctype = _ASSET_TYPES.get(path.suffix, "text/javascript" if "." not in path.name else "application/octet-stream")
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "max-age=86400"}
+        return Response(content=path.read_bytes(), media_type=ctype, headers=headers)
 
     @app.get("/transform/{profile}/{job_name}", response_class=HTMLResponse)
     async def transform(profile: str, job_name: str) -> HTMLResponse:

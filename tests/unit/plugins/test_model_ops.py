@@ -483,3 +483,31 @@ def test_aws_operators_carry_the_console_links():
     assert {SageMakerTrainingJobConsoleLink, EvaluationReportLink} <= training
     transform = {type(x) for x in IdempotentSageMakerTransformOperator.operator_extra_links}
     assert SageMakerTransformJobConsoleLink in transform
+
+
+def test_data_docs_load_every_cdn_asset_from_the_project(client, populated):
+    """GX Data Docs pages load CSS/JS/fonts from public CDNs: served from the project, they work offline."""
+    import importlib.util
+    import re
+
+    from nlpops.ui.app import _CDN_URL, gx_asset
+
+    origin = importlib.util.find_spec("great_expectations").origin
+    templates = Path(origin).parent / "render" / "view" / "templates"
+    used = sorted({rel for f in templates.glob("*.j2") for rel in _CDN_URL.findall(f.read_text(encoding="utf-8"))})
+    assert len(used) >= 15, used  # what GX 1.x templates load
+    assert [rel for rel in used if gx_asset(rel) is None] == []  # a GX upgrade that adds an asset fails here
+    page = "".join(f'<script src="https://{rel}"></script>' for rel in used)
+    key = f"validation/{PROFILE}/20260301T020000/data_docs/offline.html"
+    lk.write_text(populated.zone_uri("reports", key), f"<html><head>{page}</head><body>results</body></html>")
+    served = client.get(f"/reports/{key}")
+    assert served.status_code == 200 and not _CDN_URL.search(served.text), served.text[:500]
+    local = re.findall(r'src="([^"]+)"', served.text)
+    assert len(local) == len(used)
+    for url in local:
+        asset = client.get(url)
+        assert asset.status_code == 200 and asset.content, url
+    fonts = client.get("/static/gx/cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/webfonts/fa-solid-900.woff2")
+    assert fonts.status_code == 200 and fonts.headers["content-type"] == "font/woff2"
+    assert client.get("/static/gx/../app.py").status_code == 404
+    assert client.get("/static/gx/%2e%2e/app.py").status_code == 404
