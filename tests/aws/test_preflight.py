@@ -242,3 +242,29 @@ def test_each_check_fails_on_its_own_fault_and_names_the_fix(aws, group):
         assert len(found) == 1 and says in found[0].message, (case, [f.line() for f in bad])
     assert len(bad) == len(GROUPS[group]), [f.line() for f in bad]  # nothing else fails
     assert sorted(GROUPS["first"] + GROUPS["second"]) == sorted(CASES)
+
+
+def test_labels_come_from_the_image_config_when_the_manifest_has_none():
+    """Real ECR: docker push keeps LABELs in the config blob (moto has no layer download: a stub ECR here)."""
+    from nlpops.aws.preflight import image_labels_in_ecr
+
+    config = {"config": {"Labels": image_labels()}}
+    manifest = {"schemaVersion": 2, "config": {"digest": "sha256:" + "b" * 64}, "layers": []}
+
+    class Ecr:
+        def batch_get_image(self, **kw: Any) -> dict[str, Any]:
+            return {"images": [{"imageManifest": json.dumps(manifest)}]}
+
+        def get_download_url_for_layer(self, **kw: Any) -> dict[str, Any]:
+            assert kw["layerDigest"] == manifest["config"]["digest"]
+            return {"downloadUrl": "https://layer"}
+
+    fetched = []
+    labels = image_labels_in_ecr(
+        Ecr(),
+        ACCOUNT,
+        "nlpops-sagemaker",
+        {"imageTag": "v1"},
+        fetch=lambda url: fetched.append(url) or json.dumps(config).encode(),
+    )
+    assert labels == image_labels() and fetched == ["https://layer"]
