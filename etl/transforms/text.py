@@ -31,24 +31,21 @@ from pyspark.sql import functions as F
 from pyspark.sql.functions import arrow_udf
 from pyspark.sql.types import StringType
 
+# The one definition of the text rules is ml/textnorm.py (plain Python, shared with validation and
+# the inference handler); its patterns are written in the syntax Java regex and RE2 (DuckDB)
+# share, so Spark (and the DuckDB benchmark transform) run the very same strings: a tag (must
+# start with a letter, so "I <3 you" survives) or comment → space; whitespace runs → one space;
+# control characters, zero-width space and stray BOMs → removed.
+from ml.textnorm import CONTENT_HASH_HEX_CHARS, CONTROL_PATTERN, TAG_PATTERN, WHITESPACE_PATTERN, content_hash_of
+
 if TYPE_CHECKING:
     from include.profiles import Profile, SplitSpec
 
 #: Final columns of the processed zone (docs/CONTRACTS.md "Processed"), in order.
 OUTPUT_COLUMNS = ("id", "text", "label", "content_hash", "source_uri", "ingest_run", "split")
 SPLITS = ("train", "validation", "test")
-HASH_HEX_CHARS = 16
-
-# Patterns are written in the syntax Java regex and RE2 (DuckDB) share, so the DuckDB
-# benchmark transform uses the very same strings.
-#: An HTML/XML tag (must start with a letter, so "I <3 you" and "a < b" survive) or a comment.
-TAG_PATTERN = r"<!--[\s\S]*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>"
-#: Runs of whitespace of any kind, newlines included: become one space.
-WHITESPACE_PATTERN = (
-    r"[ \t\n\r\f\x{000B}\x{0085}\x{00A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}]+"
-)
-#: Control characters (other than the whitespace above), zero-width space and stray BOMs: removed.
-CONTROL_PATTERN = r"[\x{0000}-\x{0008}\x{000E}-\x{001F}\x{007F}-\x{0084}\x{0086}-\x{009F}\x{200B}\x{FEFF}]"
+#: The content hash: ``ml.textnorm.content_hash_of`` (16 hex of SHA-256), computed here by Spark's sha2.
+HASH_HEX_CHARS = CONTENT_HASH_HEX_CHARS
 
 
 def quote(name: str) -> str:
@@ -130,7 +127,11 @@ def clean_text(df: DataFrame, column: str) -> DataFrame:
 
 
 def combine_text_fields(df: DataFrame, fields: Sequence[str], separator: str, out: str = "text") -> DataFrame:
-    """``out`` = the non-empty values of ``fields`` joined by ``separator`` (nulls and '' skipped)."""
+    """``out`` = the non-empty values of ``fields`` joined by ``separator`` (nulls and '' skipped).
+
+    The Spark form of ``ml.textnorm.combine_text_fields`` (on fields already cleaned by
+    :func:`clean_text`); ``tests/unit/test_text_rules_parity.py`` checks they agree on one corpus.
+    """
     _require(df, *fields)
     parts = F.array(*[col(f) for f in fields])
     kept = F.filter(parts, lambda p: p.isNotNull() & (p != F.lit("")))
@@ -174,11 +175,6 @@ def map_labels(df: DataFrame, profile: Profile, raw: str | None = None, out: str
 
 
 # --- hashes, dedup, split -----------------------------------------------------------------
-
-
-def content_hash_of(text: str) -> str:
-    """The content hash of an already normalised text, in plain Python (same as Spark's)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:HASH_HEX_CHARS]
 
 
 def add_content_hash(df: DataFrame, column: str = "text", out: str = "content_hash") -> DataFrame:

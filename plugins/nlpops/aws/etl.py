@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
     from include.profiles import Profile
 
-#: Packages a job script may import; shipped as one zip beside the script.
-CODE_PACKAGES = ("etl", "include")
+#: Packages a job script may import; shipped as one zip beside the script. ``ml`` carries
+#: ``ml.textnorm``, the one definition of the text and row-id rules the ETL shares with scoring.
+CODE_PACKAGES = ("etl", "include", "ml")
 #: Files of those packages that are code or data the job reads (no caches, no tests).
 CODE_SUFFIXES = (".py", ".yaml", ".json", ".sql")
 #: A fixed timestamp so the zip (and its digest) depends on content only.
