@@ -13,12 +13,13 @@ from typing import Any
 import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, Param, task
 
 from include.naming import run_key
 from include.profiles import Profile
 from include.settings import Settings, get_settings
 from nlpops.dagkit import build_profile_dags, default_args, profile_assets, tags
+from nlpops.timetables import NextCronTimetable
 
 #: Daily look even without new predictions (03:30 UTC), plus every predictions event.
 CRON = "30 3 * * *"
@@ -60,7 +61,7 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
     with DAG(
         dag_id=f"{profile.name}_categories",
         description=f"Find new categories in scored {profile.name} texts; a person decides; retrain",
-        schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable(CRON, timezone="UTC"), assets=assets.predictions),
+        schedule=AssetOrTimeSchedule(timetable=NextCronTimetable(CRON, timezone="UTC"), assets=assets.predictions),
         start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
         catchup=False,
         max_active_runs=1,

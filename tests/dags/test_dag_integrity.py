@@ -38,6 +38,8 @@ def test_every_dag_has_metadata(dagbag):
         for t in dag.tasks:
             assert t.owner and t.owner != "airflow", f"{dag_id}.{t.task_id}: owner not set"
             assert t.retries >= 1, f"{dag_id}.{t.task_id}: no retries"
+            # from [core] default_task_retry_delay: 1 s under the tests (tests/conftest.py), 60 s deployed
+            assert t.retry_delay.total_seconds() == 1, f"{dag_id}.{t.task_id}: hard-coded retry_delay {t.retry_delay}"
             assert t.execution_timeout or t.task_id.startswith("wait_"), f"{dag_id}.{t.task_id}: no timeout"
 
 
@@ -62,3 +64,13 @@ def test_dag_file_imports_nothing_heavy(dag_file: Path):
     assert out.returncode == 0, out.stderr[-3000:]
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert loaded == [], f"{dag_file.name} imports heavy modules at parse time: {loaded}"
+
+
+def test_schedules_never_run_a_past_cron_time_on_unpause(dagbag):
+    """Every cron schedule is NextCronTimetable (one click, one run; README "Schedules and manual triggers")."""
+    from nlpops.timetables import NextCronTimetable
+
+    for dag_id, dag in dagbag.dags.items():
+        timetable = getattr(dag.timetable, "timetable", dag.timetable)  # AssetOrTimeSchedule wraps one
+        if "Cron" in type(timetable).__name__:
+            assert isinstance(timetable, NextCronTimetable), f"{dag_id}: {type(timetable).__name__}"
