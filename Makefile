@@ -30,12 +30,13 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv test-deps iac-tools runtime-venvs browser-deps pg-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
+.PHONY: help venv test-deps iac-tools runtime-venvs sagemaker-image sagemaker-image-requirements browser-deps pg-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
 	@echo "make test    - lint, format check, types and the whole test suite (what CI runs)"
 	@echo "make bench   - run the benchmarks and rewrite BENCHMARKS.md"
+	@echo "make sagemaker-image - build and push the SageMaker image (docker), print NLPOPS_SAGEMAKER_IMAGE_URI"
 	@echo "make mlflow-ui - open the MLflow UI on the local registry store"
 	@echo "make serve   - serve the champion (SageMaker's /ping, /invocations) on 127.0.0.1"
 
@@ -62,21 +63,29 @@ $(GLUE_STAMP): requirements.txt include/runtimes.py | $(STAMP)
 	rm -rf $(GLUE_VENV) && $(GLUE_PYTHON) -m venv $(GLUE_VENV)
 	$(BIN)/python -m include.runtimes glue-requirements $(GLUE_VERSION) runtime > $(GLUE_VENV)/runtime.txt
 	$(BIN)/python -m include.runtimes glue-requirements $(GLUE_VERSION) job > $(GLUE_VENV)/job.txt
-	# as Glue does: its own packages first, then pip3 install of --additional-python-modules
-	$(GLUE_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(GLUE_VENV)/runtime.txt
-	$(GLUE_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(GLUE_VENV)/job.txt
+	# as Glue does: its own packages first, then pip3 install of --additional-python-modules (uv of .venv)
+	$(BIN)/uv pip install -q --python $(GLUE_VENV)/bin/python -r $(GLUE_VENV)/runtime.txt
+	$(BIN)/uv pip install -q --python $(GLUE_VENV)/bin/python -r $(GLUE_VENV)/job.txt
 	touch $@
 
-$(SM_STAMP): docker/sagemaker/requirements.txt
+$(SM_STAMP): docker/sagemaker/requirements.txt | $(STAMP)
 	@command -v $(SAGEMAKER_PYTHON) >/dev/null || { echo "the SageMaker image contract venv needs $(SAGEMAKER_PYTHON) (Python 3.12, the image's): pyenv install 3.12, or make SAGEMAKER_PYTHON=/path/to/python3.12"; exit 1; }
 	rm -rf $(SM_VENV) && $(SAGEMAKER_PYTHON) -m venv $(SM_VENV)
-	$(SM_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r docker/sagemaker/requirements.txt
-	$(SM_VENV)/bin/python -m pip check
+	$(BIN)/uv pip install -q --python $(SM_VENV)/bin/python --no-deps -r docker/sagemaker/requirements.txt
+	$(BIN)/uv pip check -q --python $(SM_VENV)/bin/python
 	touch $@
 
-# both contract venvs, their pip runs in parallel (tests/runtimes fails, naming this target, without them)
+# both contract venvs, their installs run in parallel (tests/runtimes fails, naming this target, without them)
 runtime-venvs: $(STAMP)
 	@$(MAKE) --no-print-directory -j2 $(GLUE_STAMP) $(SM_STAMP)
+
+# regenerate docker/sagemaker/requirements.txt from requirements.txt (tests/runtimes/test_sagemaker_image.py checks it)
+sagemaker-image-requirements: $(STAMP)
+	$(BIN)/python -m include.runtimes image-requirements > docker/sagemaker/requirements.txt
+
+# build the SageMaker image (docker/sagemaker), push it to the stack's ECR repository, print NLPOPS_SAGEMAKER_IMAGE_URI
+sagemaker-image: $(STAMP)
+	$(BIN)/python scripts/sagemaker_image.py $(if $(STACK),--stack $(STACK))
 
 # Debian's PostgreSQL server for the results-in-PostgreSQL tests and benchmark (tests/pgcluster.py
 # starts a private cluster on loopback; it installs the package itself too when run as root).
