@@ -63,7 +63,22 @@ class LocalSparkJobOperator(BaseOperator):
         timeout = (self.job_timeout or self.execution_timeout or timedelta(hours=1)).total_seconds()
         self._job = LocalJob(name=name, cmd=cmd, env=env, timeout_seconds=timeout, logger=self.log)
         self._job.run()
+        self._ran = name
         return {"job_name": name, "script_args": self.script_args}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the raw files the validated run came from, and that run; output: the processed run."""
+        from nlpops.lineage import lake_dataset, operator_lineage, raw_files_of_validated
+
+        validated = [u for u in str(self.script_args.get("input_uris") or "").split(",") if u]
+        raw = [uri for v in validated for uri in raw_files_of_validated(v)]
+        output = str(self.script_args.get("output_uri") or "")
+        return operator_lineage(
+            [lake_dataset(u) for u in [*raw, *validated]],
+            [lake_dataset(output)] if output else [],
+            job_name=getattr(self, "_ran", None),
+            kind="etl",
+        )
 
     def on_kill(self) -> None:
         if self._job is not None:

@@ -184,6 +184,7 @@ class LocalTrainingOperator(BaseOperator):
         metrics = json.loads(metrics_file.read_text(encoding="utf-8")) if metrics_file.exists() else {}
         artifact_uri = lake.join(job_uri, "output", ARCHIVE)
         self.log.info("model artefact %s; metrics %s", artifact_uri, metrics)
+        self._ran = {"job_name": name, "artifact_uri": artifact_uri, "run_keys": list(staged["run_keys"])}
         return {
             "Training": {
                 "TrainingJobName": name,
@@ -204,6 +205,16 @@ class LocalTrainingOperator(BaseOperator):
             "metrics": metrics,
             "lineage": lineage,
         }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the processed runs staged into the channels; output: the model artefact."""
+        from include import lake
+        from nlpops.lineage import lake_dataset, operator_lineage
+
+        ran = getattr(self, "_ran", None) or {}
+        runs = [lake.join(self.processed_uri, f"run={key}") for key in ran.get("run_keys", [])]
+        outputs = [lake_dataset(ran["artifact_uri"])] if ran.get("artifact_uri") else []
+        return operator_lineage([lake_dataset(u) for u in runs], outputs, job_name=ran.get("job_name"), kind="training")
 
     def _push_link_targets(self, context: Context, name: str) -> None:
         """What the extra links need (the evaluation report of this job), pushed before the job runs."""

@@ -136,6 +136,7 @@ class LocalBatchTransformOperator(BaseOperator):
             summary.seconds,
             job_uri,
         )
+        self._ran = {"job_name": name, "job_uri": job_uri, "objects": objects}
         return {
             "Transform": {
                 "TransformJobName": name,
@@ -153,6 +154,23 @@ class LocalBatchTransformOperator(BaseOperator):
             "summary": {k: v for k, v in summary.to_dict().items() if k != "file_results"},
             "files": summary.to_dict()["file_results"],
         }
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Inputs: the model version (a registry dataset) and the scored objects; output: the job's output prefix."""
+        from include.settings import get_settings
+        from nlpops.lineage import lake_dataset, model_version_dataset, operator_lineage
+
+        ran = getattr(self, "_ran", None) or {}
+        model = model_version_dataset(
+            get_settings(), self.profile_name, str(self.model_version), str(self.model_artifact_uri)
+        )
+        sources = dict.fromkeys(  # the user's input objects, and the staged copies the job read
+            str(u) for o in ran.get("objects", []) for u in (o.get("source_uri"), o.get("uri")) if u
+        )
+        outputs = [lake_dataset(ran["job_uri"])] if ran.get("job_uri") else []
+        return operator_lineage(
+            [model, *(lake_dataset(u) for u in sources)], outputs, job_name=ran.get("job_name"), kind="transform"
+        )
 
     def on_kill(self) -> None:
         """Terminate the handler worker processes; the job's output is not published."""
