@@ -210,6 +210,8 @@ def create_app(
         metrics.requests.labels(request.url.path, str(status), version).inc()
         if request.url.path == "/invocations" and version:
             metrics.latency.labels(version).observe(latency)
+        if not access_log.isEnabledFor(logging.INFO):
+            return
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "caller": fields.pop("caller", None) or "anonymous",
