@@ -62,12 +62,15 @@ def review(demo: Demo) -> None:
                 )
             novel = doc["clusters"][0]["cluster"]  # listed most novel first
             print(f"analyst (through the REST API): cluster {novel} -> new category {NEW!r}; the others -> ignore")
+            answers = []
             for detail in pending(demo.env, demo.home, dag_id, expected=len(doc["clusters"])):
                 cluster = int(detail["subject"].split()[1].rstrip(":"))
                 chosen, name = (OPTION_NEW, NEW) if cluster == novel else (OPTION_IGNORE, "")
-                res = answer(demo.env, demo.home, detail, chosen, {"name": name})
+                answers.append((detail, chosen, {"name": name}))
+            for res in answer(demo.env, demo.home, answers):
                 if res["status"] != 200:
-                    sys.exit(f"demo: answering cluster {cluster} failed: {res}")
+                    sys.exit(f"demo: answering the review failed: {res}")
+                print(f"  answered by {res['body']['responded_by']['name']}: {res['body']['chosen_options']}")
             proc.wait(timeout=900)
         finally:
             if proc.poll() is None:

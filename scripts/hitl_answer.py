@@ -88,13 +88,20 @@ def pending(
 
 
 def answer(
-    env: dict[str, str], home: Path, detail: dict[str, Any], chosen: str, params_input: dict[str, Any]
-) -> dict[str, Any]:
-    """PATCH one HITL request (as listed by :func:`pending`) with ``chosen`` and ``params_input``."""
-    ti = detail["task_instance"]
-    path = (
-        f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
-        f"{ti['map_index']}/hitlDetails"
-    )
-    body = {"chosen_options": [chosen], "params_input": params_input}
-    return call_api(env, home, [{"method": "PATCH", "path": path, "body": body}])[0]
+    env: dict[str, str], home: Path, answers: list[tuple[dict[str, Any], str, dict[str, Any]]]
+) -> list[dict[str, Any]]:
+    """PATCH HITL requests (as listed by :func:`pending`): ``(detail, chosen option, params_input)`` each.
+
+    All in one API session (one child process): starting Airflow's API app is the slow part.
+    """
+    calls = []
+    for detail, chosen, params_input in answers:
+        ti = detail["task_instance"]
+        path = (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti['map_index']}/hitlDetails"
+        )
+        calls.append(
+            {"method": "PATCH", "path": path, "body": {"chosen_options": [chosen], "params_input": params_input}}
+        )
+    return call_api(env, home, calls)
