@@ -368,15 +368,25 @@ def selection_html(selection: dict[str, Any] | None) -> str:
 
 
 def sagemaker_ranges() -> dict[str, Any]:
-    """The same space as SageMaker ``HyperParameterRanges`` (categorical and continuous parameters)."""
+    """The same space as SageMaker ``ParameterRanges`` (categorical and continuous parameters).
+
+    Categorical values are JSON-encoded strings, as the SageMaker Python SDK sends them for a
+    framework (script-mode) estimator: the training toolkit JSON-decodes every hyper-parameter.
+    """
+    import json
+
     c_values = sorted({c for space in CLASSIFIER_SPACE.values() for c in space["C"]})
+
+    def encoded(values: list[Any]) -> list[str]:
+        return [json.dumps(str(v)) for v in values]
+
     return {
         "CategoricalParameterRanges": [
-            {"Name": "classifier", "Values": sorted(CLASSIFIER_SPACE)},
-            {"Name": "word_ngram_max", "Values": [str(v) for v in FEATURE_SPACE["word_ngram_max"]]},
-            {"Name": "char_ngram_max", "Values": sorted({str(v[1]) for v in FEATURE_SPACE["char_ngrams"]})},
-            {"Name": "min_df", "Values": [str(v) for v in FEATURE_SPACE["min_df"]]},
-            {"Name": "class_weight", "Values": CLASS_WEIGHTS},
+            {"Name": "classifier", "Values": encoded(sorted(CLASSIFIER_SPACE))},
+            {"Name": "word_ngram_max", "Values": encoded(FEATURE_SPACE["word_ngram_max"])},
+            {"Name": "char_ngram_max", "Values": encoded(sorted({v[1] for v in FEATURE_SPACE["char_ngrams"]}))},
+            {"Name": "min_df", "Values": encoded(FEATURE_SPACE["min_df"])},
+            {"Name": "class_weight", "Values": encoded(CLASS_WEIGHTS)},
         ],
         "ContinuousParameterRanges": [
             {"Name": "C", "MinValue": str(min(c_values)), "MaxValue": str(max(c_values)), "ScalingType": "Logarithmic"}

@@ -110,6 +110,42 @@ def training_operator(
 
     aws, run_seconds = profile.aws, profile.model.training_timeout_minutes * 60
     wait_seconds = (aws.training_max_wait_minutes * 60 or 2 * run_seconds) if aws.training_spot else run_seconds
+    job_settings = {
+        "image_uri": _sagemaker_image(profile, settings),
+        "role_arn": settings.sagemaker_role_arn,
+        "region": settings.aws_region,
+        "kms_key_id": settings.kms_key_arn,
+        "instance_type": aws.training_instance_type,
+        "instance_count": aws.training_instance_count,
+        "volume_size_gb": aws.training_volume_gb,
+        "max_runtime_seconds": run_seconds,
+        "network_isolation": settings.sagemaker_network_isolation,
+        "spot": aws.training_spot,
+        "max_wait_seconds": wait_seconds if aws.training_spot else None,
+    }
+    budget = settings.search_budget(profile.model.search_budget_seconds)
+    if budget > 0:
+        # Model selection as a SageMaker tuning job over ml/search.py's space (locally it runs inside ml/train.py).
+        from nlpops.aws.tuning import SageMakerScriptModeTuningOperator
+
+        waits = {k: v for k, v in _sagemaker_wait(settings, budget + wait_seconds).items() if k != "max_attempts"}
+        return SageMakerScriptModeTuningOperator(
+            task_id=task_id,
+            profile_name=profile.name,
+            processed_uri=settings.zone_uri("processed", profile.name),
+            output_uri=settings.zone_uri("models", profile.name),
+            code_uri=settings.artifacts("sagemaker", "training"),
+            hyperparameters=hyperparameters,
+            lineage=lineage,
+            job_settings=job_settings,
+            primary_metric=profile.model.primary_metric,
+            max_jobs=profile.model.search_candidates,
+            max_parallel=2,
+            job_tags={"nlpops:owner": settings.owner},
+            **waits,
+            execution_timeout=kwargs.pop("execution_timeout", timedelta(seconds=budget + wait_seconds + 30 * 60)),
+            **kwargs,
+        )
     return SageMakerScriptModeTrainingOperator(
         task_id=task_id,
         profile_name=profile.name,
@@ -118,19 +154,7 @@ def training_operator(
         code_uri=settings.artifacts("sagemaker", "training"),
         hyperparameters=hyperparameters,
         lineage=lineage,
-        job_settings={
-            "image_uri": _sagemaker_image(profile, settings),
-            "role_arn": settings.sagemaker_role_arn,
-            "region": settings.aws_region,
-            "kms_key_id": settings.kms_key_arn,
-            "instance_type": aws.training_instance_type,
-            "instance_count": aws.training_instance_count,
-            "volume_size_gb": aws.training_volume_gb,
-            "max_runtime_seconds": run_seconds,
-            "network_isolation": settings.sagemaker_network_isolation,
-            "spot": aws.training_spot,
-            "max_wait_seconds": wait_seconds if aws.training_spot else None,
-        },
+        job_settings=job_settings,
         job_tags={"nlpops:owner": settings.owner},
         **_sagemaker_wait(settings, wait_seconds),
         print_log=False,  # the job's log is in CloudWatch (/aws/sagemaker/TrainingJobs)

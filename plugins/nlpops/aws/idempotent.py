@@ -107,16 +107,18 @@ def decide_job(
     *,
     max_attempts: int = DEFAULT_MAX_JOB_ATTEMPTS,
     log: Callable[..., Any] | None = None,
+    namer: Callable[..., str] = remote_job_name,
 ) -> JobDecision:
     """Find the job of (dag, task, run) to attach to or reuse, or the first free name to create.
 
     ``lookup(name)`` returns ``(state, description)`` with state one of :data:`NOT_FOUND`,
     :data:`RUNNING`, :data:`SUCCEEDED`, :data:`FAILED`. Attempt 0 is the plain name, attempt
-    ``n`` the name with ``-a<n>`` (see :func:`remote_job_name`).
+    ``n`` the name with ``-a<n>`` (see :func:`remote_job_name`; ``namer`` replaces it, e.g. for
+    tuning jobs, whose names are at most 32 characters).
     """
     failed: list[str] = []
     for attempt in range(max_attempts + 1):
-        name = remote_job_name(dag_id, task_id, run, attempt=attempt or None)
+        name = namer(dag_id, task_id, run, attempt=attempt or None)
         state, description = lookup(name)
         if state == NOT_FOUND:
             return JobDecision("create", name, attempt)
