@@ -31,10 +31,15 @@ class SageMakerTuningPlayer(ServicePlayer):
 
     name = "sagemaker_tuning"
 
-    def __init__(self, harness: Any, training_player: Any, jobs: int = 2) -> None:
+    def __init__(self, harness: Any, training_player: Any = None, jobs: int = 2) -> None:
         super().__init__(harness)
+        # install_players builds every player with the harness only: the training player is then
+        # found in harness.players when a tuning job runs
         self.training_player = training_player
         self.jobs_per_tuning = jobs
+
+    def _trainer(self) -> Any:
+        return self.training_player or self.harness.players["sagemaker_training"]
 
     def install(self) -> None:
         from moto.sagemaker.models import SageMakerModelBackend
@@ -127,7 +132,7 @@ class SageMakerTuningPlayer(ServicePlayer):
                 tensor_board_output_config=None,
                 experiment_config=None,
             )
-            trained = self.training_player.jobs[job_name]
+            trained = self._trainer().jobs[job_name]
             trained.done.wait(600)
             counters["InProgress"] -= 1
             if trained.state != SUCCEEDED:
