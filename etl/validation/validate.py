@@ -286,37 +286,36 @@ class _Outputs:
             },
         )
 
-    def drop_valid(self, rows: set[tuple[str, int]]) -> None:
-        """Rewrite the staged validated parts without the rows keyed (source URI, record) in ``rows``."""
-        fs, path = lake.filesystem(self.staging["validated"])
-        for index in range(self.parts):
-            part = posixpath.join(path, f"part-{index:05d}.parquet")
-            with fs.open(part, "rb") as fh:
-                table = pq.read_table(fh)
-            keys = zip(table.column("_source_uri").to_pylist(), table.column("_source_record").to_pylist(), strict=True)
-            keep = [(u, r) not in rows for u, r in keys]
-            if all(keep):
-                continue
-            with fs.open(part, "wb") as fh:
-                pq.write_table(table.filter(pa.array(keep)), fh, compression="snappy")
+    def drop_valid(self, rows: set[tuple[str, int]]) -> int:
+        """Remove the valid rows keyed (source URI, record) in ``rows`` (label-conflict losers)."""
+
+        def keep(table: pa.Table) -> pa.Array:
+            keys = zip(table["_source_uri"].to_pylist(), table["_source_record"].to_pylist(), strict=True)
+            return pa.array([(u, r) not in rows for u, r in keys])
+
+        return self._rewrite_parts(keep) if rows else 0
 
     def close_rows(self) -> None:
         self._rows_fh.close()
 
     def drop_sources(self, source_uris: set[str]) -> int:
         """Remove the valid rows of ``source_uris`` (files refused after parsing) from the staged parts."""
-        if not source_uris or self.parts == 0:
+        if not source_uris:
             return 0
         import pyarrow.compute as pc
 
+        values = pa.array(sorted(source_uris), pa.string())
+        return self._rewrite_parts(lambda table: pc.invert(pc.is_in(table["_source_uri"], value_set=values)))
+
+    def _rewrite_parts(self, keep: Any) -> int:
+        """Rewrite every staged validated part with only the rows ``keep(table)`` marks; returns rows dropped."""
         dropped = 0
         fs, path = lake.filesystem(self.staging["validated"])
         for i in range(self.parts):
             part = posixpath.join(path, f"part-{i:05d}.parquet")
             with fs.open(part, "rb") as fh:
                 table = pq.read_table(fh)
-            keep = pc.invert(pc.is_in(table["_source_uri"], value_set=pa.array(sorted(source_uris), pa.string())))
-            kept = table.filter(keep)
+            kept = table.filter(keep(table))
             if kept.num_rows == table.num_rows:
                 continue
             dropped += table.num_rows - kept.num_rows
@@ -572,7 +571,8 @@ def validate_objects(
         raise
     finally:
         shutil.rmtree(site_dir, ignore_errors=True)
-    rate = manifest["rows_quarantined"] / manifest["rows_in"] if manifest["rows_in"] else 0.0
+    superseded = int((manifest.get("label_conflicts") or {}).get("rows_quarantined") or 0)
+    rate = (manifest["rows_quarantined"] - superseded) / manifest["rows_in"] if manifest["rows_in"] else 0.0
     if rate > profile.validation.max_quarantine_rate:
         raise QuarantineRateExceeded(
             profile.name, rate, profile.validation.max_quarantine_rate, quarantine_uri, manifest=manifest
@@ -583,8 +583,13 @@ def validate_objects(
 def _refuse_over_breaker(out: _Outputs, results: list[FileResult], profile: Profile, run_key: str) -> None:
     """The per-file circuit breaker: refuse whole every parsed file whose quarantined share is over the limit."""
     limit = profile.validation.max_quarantine_rate
+    # Rows superseded by a label correction (label conflicts) are not bad data: they do not trip the breaker.
     over = [
-        r for r in results if r.status not in REFUSED_STATUSES and r.rows_in and r.rows_quarantined / r.rows_in > limit
+        r
+        for r in results
+        if r.status not in REFUSED_STATUSES
+        and r.rows_in
+        and (r.rows_quarantined - r.label_conflicts) / r.rows_in > limit
     ]
     if not over:
         return

@@ -102,3 +102,16 @@ def test_across_runs_the_latest_published_run_label_counts(lake: str) -> None:
     assert len(everything) == 30 and everything["content_hash"].is_unique
     assert everything.set_index("text").loc[texts[0], "label"] == "negative"
     assert stats["label_conflicts"] == {"policy": "latest", "texts": 1, "rows_dropped": 0}
+
+
+def test_a_correction_does_not_trip_the_circuit_breaker(lake: str) -> None:
+    # Every row of 'old.csv' is superseded by 'fix.csv' in the same run: superseded is not bad data.
+    prof = profile("amazon_polarity", max_quarantine_rate=0.25)
+    write_raw(Path(lk.local_path(lake)), prof.name, {"old.csv": _rows(f"2,{TEXT_A}", f"2,{TEXT_B}")})
+    write_raw(Path(lk.local_path(lake)), prof.name, {"fix.csv": _rows(f"1,{TEXT_A}", f"1,{TEXT_B}")})
+    _touch("old.csv", 1_700_000_000)
+    _touch("fix.csv", 1_700_000_600)
+    run = validate(prof, {}, run_key="r1")  # no QuarantineRateExceeded
+    old = run.file("old.csv")
+    assert old["status"] == "ok" and old["label_conflicts"] == 2 and old["rows_valid"] == 0, old
+    assert sorted(r["polarity"] for r in run.valid) == ["1", "1"]
