@@ -109,6 +109,17 @@ class LabelConflicts:
                 losers.append(Loser(e[1], e[2], e[3], reason))
         return losers, groups
 
+    def final_labels(self, losers: Iterable[Loser]) -> dict[str, str]:
+        """Text hash → the label this run keeps for it (texts dropped by the policy left out)."""
+        lost = {(x.file, x.record) for x in losers}
+        out: dict[str, str] = {}
+        for key, entry in self._first.items():
+            entries = self._groups.get(key, [entry])
+            kept = [e for e in entries if (e[1], e[2]) not in lost]
+            if kept:
+                out[key.hex()] = kept[0][0]
+        return out
+
     def summary(self, losers: Iterable[Loser], groups: list[tuple[str, int]]) -> dict[str, Any]:
         """The manifest's ``label_conflicts`` entry."""
         rows = list(losers)
@@ -117,6 +128,33 @@ class LabelConflicts:
             "texts": sum(1 for _, n in groups if n > 1),
             "rows_quarantined": len(rows),
         }
+
+
+def across_runs(processed_uri: str, labels: dict[str, str], policy: str) -> dict[str, Any]:
+    """Texts of this run whose label differs from the one earlier published runs gave them.
+
+    Counted here so the run summary says it; the training reader (``ml.data.read_processed``)
+    applies the policy: ``latest`` — this run's label wins; ``drop`` — the text is dropped.
+    """
+    import pyarrow.dataset as ds
+
+    from include import lake
+
+    previous: dict[str, set[str]] = {}
+    for run_uri in lake.published(processed_uri):
+        if not run_uri.rsplit("/", 1)[-1].startswith("run="):
+            continue
+        fs, path = lake.filesystem(run_uri)
+        files = [f for f in fs.find(path) if f.endswith(".parquet") and "/_" not in f[len(path) :] and "/." not in f]
+        if not files:
+            continue
+        table = ds.dataset(files, filesystem=fs, format="parquet").to_table(columns=["content_hash", "label"])
+        for h, label in zip(table["content_hash"].to_pylist(), table["label"].to_pylist(), strict=True):
+            if h in labels:
+                previous.setdefault(h, set()).add(label)
+    changed = sum(1 for h, seen in previous.items() if seen - {labels[h]})
+    resolution = "this run's label wins" if policy == "latest" else "the text is dropped from training"
+    return {"texts": changed, "resolution": resolution if changed else ""}
 
 
 def raw_records(uri: str, key: str, profile: Any, require_label: bool, wanted: set[int]) -> dict[int, str]:
@@ -191,4 +229,13 @@ def gx_conflict_check(context: Any, profile_name: str, policy: str, groups: list
     }
 
 
-__all__ = ["LABELS_PER_TEXT", "POLICIES", "LabelConflicts", "Loser", "Policy", "gx_conflict_check", "raw_records"]
+__all__ = [
+    "LABELS_PER_TEXT",
+    "POLICIES",
+    "LabelConflicts",
+    "Loser",
+    "Policy",
+    "across_runs",
+    "gx_conflict_check",
+    "raw_records",
+]

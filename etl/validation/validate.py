@@ -482,7 +482,9 @@ class _RecordValidator:
         if valid["_row_id"]:
             self.out.write_valid(valid)
 
-    def resolve_label_conflicts(self, results: list[FileResult]) -> dict[str, Any] | None:
+    def resolve_label_conflicts(
+        self, results: list[FileResult], processed_uri: str | None = None
+    ) -> dict[str, Any] | None:
         """Apply the profile's label-conflict policy to the run's valid rows (after the last flush).
 
         Losers move from validated (their staged parts are rewritten without them) to
@@ -509,7 +511,11 @@ class _RecordValidator:
             result.label_conflicts += len(mine)
         if gone:
             self.out.drop_valid(gone)
-        return {**self.conflicts.summary(losers, groups), "gx": checked}
+        summary = {**self.conflicts.summary(losers, groups), "gx": checked}
+        if processed_uri is not None:
+            final = self.conflicts.final_labels(losers)
+            summary["across_runs"] = label_conflicts.across_runs(processed_uri, final, self.conflicts.policy)
+        return summary
 
 
 def validate_objects(
@@ -522,8 +528,12 @@ def validate_objects(
     report_uri: str,
     lake_root_uri: str,
     require_label: bool = True,
+    processed_uri: str | None = None,
 ) -> dict[str, Any]:
     """Validate ``objects`` (raw files of ``profile``) and publish validated rows, quarantine and reports.
+
+    ``processed_uri`` (``processed/<profile>``, training input): also count the texts whose
+    label differs from earlier published runs (``label_conflicts.across_runs``).
 
     Returns the manifest (docs/CONTRACTS.md). The circuit breaker
     ``profile.validation.max_quarantine_rate`` is judged per file and per run: a file whose
@@ -557,7 +567,7 @@ def validate_objects(
                 _refuse_whole(out, result, refusal, profile, run_key)
             log.info("parsed %s: %s", obj.uri, result.to_dict())
         validator.flush()
-        conflicts = validator.resolve_label_conflicts(results)
+        conflicts = validator.resolve_label_conflicts(results, processed_uri)
         out.close_rows()
         _refuse_over_breaker(out, results, profile, run_key)
         manifest = _manifest(profile, run_key, results, validator.duplicates, report_uri)

@@ -154,6 +154,8 @@ def validate_new_objects(
             report_uri=s.zone_uri("reports", "validation", area, key),
             lake_root_uri=s.lake_uri,
             require_label=require_label,
+            # training input: count labels that differ from earlier runs in the run summary
+            processed_uri=s.zone_uri("processed", profile_name) if require_label else None,
         )
     except QuarantineRateExceeded as exc:
         refused = _record_refused(profile_name, ledger_zone, key, objects, exc.manifest or {}, context)

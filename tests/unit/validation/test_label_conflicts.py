@@ -115,3 +115,26 @@ def test_a_correction_does_not_trip_the_circuit_breaker(lake: str) -> None:
     old = run.file("old.csv")
     assert old["status"] == "ok" and old["label_conflicts"] == 2 and old["rows_valid"] == 0, old
     assert sorted(r["polarity"] for r in run.valid) == ["1", "1"]
+
+
+def test_a_conflict_with_an_earlier_run_is_counted_in_the_run_summary(lake: str) -> None:
+    from etl.validation import validate_objects
+
+    # An earlier run trained TEXT_A as positive; this run's file says negative.
+    _processed_run("k0", [("Battery . died after a week of light use", "positive")], published_at=1_700_000_000)
+    prof = profile("amazon_polarity")
+    folder = write_raw(Path(lk.local_path(lake)), prof.name, {"fix.csv": _rows(f"1,{TEXT_A}", f"2,{TEXT_B}")})
+    s = get_settings()
+    manifest = validate_objects(
+        prof,
+        lk.list_objects(folder.as_uri()),
+        run_key="r2",
+        validated_uri=s.zone_uri("validated", prof.name, "r2"),
+        quarantine_uri=s.zone_uri("quarantine", prof.name, "r2"),
+        report_uri=s.zone_uri("reports", "validation", prof.name, "r2"),
+        lake_root_uri=s.lake_uri,
+        processed_uri=s.zone_uri("processed", prof.name),
+    )
+    across = manifest["label_conflicts"]["across_runs"]
+    assert across == {"texts": 1, "resolution": "this run's label wins"}
+    assert manifest["rows_valid"] == 2  # nothing quarantined: the correction is the later ingest
