@@ -12,10 +12,12 @@ locally is what is scored on AWS.
   without the header, label column optional) or ``application/jsonlines``
   (``{"id": …, "text": …}`` or the profile's raw field names). A record that cannot be
   parsed is kept with its error instead of failing the request.
-* ``predict_fn(data, model)`` maps columns by the profile, normalises the text exactly as
-  the ETL does (``ml/textnorm.py``), scores all good records in one call and returns one
-  prediction per data record, in order: ``id, label, confidence, probabilities,
-  model_version`` — or ``id, error`` for a bad record.
+* ``predict_fn(data, model)`` reads CSV by the profile (its delimiter and quoting, one column
+  layout per request chosen among the profile's, a header line skipped and counted), builds
+  the text with the one rule of ``ml/textnorm.py`` (as validation and the ETL do), scores all
+  good records in one call and returns one prediction per data record, in order: ``id,
+  label, confidence, probabilities, model_version`` (plus ``source_uri`` / ``source_record``
+  when the record carries them) — or ``id, error`` for a bad record, never scored.
 * ``output_fn(prediction, accept)`` writes ``application/jsonlines`` or ``text/csv``, one
   line per record (so line *i* of the output answers record *i* of the input).
 """
