@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from demo import PROFILE, Demo, banner
-from hitl_answer import answer, pending
+from hitl_answer import answer_listed
 
 from include import lake
 from include.settings import PROJECT_ROOT
@@ -62,15 +62,15 @@ def review(demo: Demo) -> None:
                 )
             novel = doc["clusters"][0]["cluster"]  # listed most novel first
             print(f"analyst (through the REST API): cluster {novel} -> new category {NEW!r}; the others -> ignore")
-            answers = []
-            for detail in pending(demo.env, demo.home, dag_id, expected=len(doc["clusters"])):
-                cluster = int(detail["subject"].split()[1].rstrip(":"))
-                chosen, name = (OPTION_NEW, NEW) if cluster == novel else (OPTION_IGNORE, "")
-                answers.append((detail, chosen, {"name": name}))
-            for res in answer(demo.env, demo.home, answers):
-                if res["status"] != 200:
-                    sys.exit(f"demo: answering the review failed: {res}")
-                print(f"  answered by {res['body']['responded_by']['name']}: {res['body']['chosen_options']}")
+            by_subject = {f"Cluster {c['cluster']}:": (OPTION_IGNORE, {"name": ""}) for c in doc["clusters"]}
+            by_subject[f"Cluster {novel}:"] = (OPTION_NEW, {"name": NEW})
+            done = answer_listed(demo.env, demo.home, dag_id, by_subject, expected=len(doc["clusters"]))
+            for a in done["answered"]:
+                if a["status"] != 200:
+                    sys.exit(f"demo: answering {a['subject']!r} failed: {a}")
+                print(
+                    f"  {a['subject'][:40]:<40} -> {a['body']['chosen_options']} by {a['body']['responded_by']['name']}"
+                )
             proc.wait(timeout=900)
         finally:
             if proc.poll() is None:

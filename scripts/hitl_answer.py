@@ -30,6 +30,27 @@ login.raise_for_status()
 headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
 out = []
 for call in req["calls"]:
+    if call["method"] == "ANSWER_LISTED":  # list the open requests, then answer each by its subject
+        deadline = time.monotonic() + call.get("wait_seconds", 0)
+        while True:
+            listed = client.get(call["path"], params={"response_received": False}, headers=headers)
+            details = listed.json().get("hitl_details", []) if listed.status_code == 200 else []
+            if len(details) >= call["expected"] or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        answered = []
+        for d in details:
+            ti = d["task_instance"]
+            body = next((a for prefix, a in call["by_subject"].items() if d["subject"].startswith(prefix)), None)
+            if body is None:
+                answered.append({"subject": d["subject"], "status": None, "body": "no answer given"})
+                continue
+            path = (f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+                    f"{ti['map_index']}/hitlDetails")
+            r = client.patch(path, json=body, headers=headers)
+            answered.append({"subject": d["subject"], "status": r.status_code, "body": r.json() if r.content else None})
+        out.append({"status": listed.status_code, "body": {"listed": details, "answered": answered}})
+        continue
     deadline = time.monotonic() + call.get("wait_seconds", 0)
     while True:
         r = client.request(
@@ -105,3 +126,27 @@ def answer(
             {"method": "PATCH", "path": path, "body": {"chosen_options": [chosen], "params_input": params_input}}
         )
     return call_api(env, home, calls)
+
+
+def answer_listed(
+    env: dict[str, str],
+    home: Path,
+    dag_id: str,
+    by_subject: dict[str, tuple[str, dict[str, Any]]],
+    *,
+    expected: int,
+    wait_seconds: int = 300,
+) -> dict[str, Any]:
+    """Wait until ``expected`` open requests of ``dag_id`` exist, answer each whose subject starts
+    with a key of ``by_subject`` with ``(option, params_input)``; one API session.
+
+    Returns ``{"listed": [...], "answered": [{"subject", "status", "body"}]}``.
+    """
+    call = {
+        "method": "ANSWER_LISTED",
+        "path": f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails",
+        "expected": expected,
+        "wait_seconds": wait_seconds,
+        "by_subject": {k: {"chosen_options": [c], "params_input": p} for k, (c, p) in by_subject.items()},
+    }
+    return dict(call_api(env, home, [call])[0]["body"])
