@@ -9,23 +9,19 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, Param, task
 
 from include.naming import run_key
 from include.profiles import Profile
 from include.settings import Settings, get_settings
 from nlpops.dagkit import (
+    arrival_dag,
     build_profile_dags,
-    default_args,
-    new_data_sensor,
+    mark_ledger_done,
     profile_assets,
-    tags,
     validate_new_objects,
-    wait_params,
 )
 from nlpops.factory import results_query_operator, transform_operator
-from nlpops.timetables import next_cron
 
 DOC = """
 ### {name}: batch inference
@@ -57,28 +53,22 @@ updates the asset `{name}.predictions` (extra: rows, model version), which sched
 def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
     """The batch inference DAG of one profile."""
     assets = profile_assets(profile.name)
-    sched = profile.schedule
-    input_uri = settings.zone_uri("inference-input", profile.name)
-    ledger_uri = settings.zone_uri("ledger", profile.name, "inference-input")
-    with DAG(
-        dag_id=f"{profile.name}_batch_inference",
+    with arrival_dag(
+        profile,
+        settings,
+        kind="batch_inference",
+        tag="inference",
+        zone="inference-input",
+        sensor_task_id="wait_for_input",
+        what="input files",
         description=f"Score new inference-input files of {profile.name} with the champion",
-        schedule=next_cron(sched.arrivals),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=3),
-        default_args=default_args(profile, settings),
         doc_md=DOC.format(
             name=profile.name,
             description=profile.description,
-            input=input_uri,
+            input=settings.zone_uri("inference-input", profile.name),
             payload=profile.inference.max_payload_mb,
         ),
-        tags=tags(profile, "inference"),
-        render_template_as_native_obj=True,
         params={
-            **wait_params(profile, "input files"),
             "low_confidence": Param(
                 profile.drift.low_confidence,
                 type="number",
@@ -87,10 +77,7 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
                 description="Predictions below this confidence count as low-confidence in the summary.",
             ),
         },
-    ) as dag:
-        wait_for_input = new_data_sensor(
-            task_id="wait_for_input", profile=profile, settings=settings, zone="inference-input"
-        )
+    ) as (dag, wait_for_input):
 
         @task(task_id="resolve_champion", retries=2, execution_timeout=timedelta(minutes=5))
         def resolve_champion() -> dict[str, Any]:
@@ -188,19 +175,15 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
             objects: list[dict[str, Any]], results: dict[str, Any], pinned: dict[str, Any], **context: Any
         ) -> int:
             """Record the input files as scored and announce the batch to the drift DAG."""
-            from include.lake import ObjectInfo
-            from nlpops.ledger import Ledger
-
-            key = run_key(context["run_id"], context.get("logical_date"))
-            # Refused files are already in the ledger as refused; mark_done leaves them out.
-            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects], outputs=results["files"])
-            context["outlet_events"][assets.predictions].extra = {
-                "run_key": key,
-                "rows": results["rows"],
-                "model_version": pinned["version"],
-                "result_files": results["files"],
-            }
-            return len(objects)
+            return mark_ledger_done(
+                profile.name,
+                "inference-input",
+                objects,
+                context,
+                outlet=assets.predictions,
+                extra={"rows": results["rows"], "model_version": pinned["version"], "result_files": results["files"]},
+                outputs=results["files"],
+            )
 
         results: Any = publish_results(transform.output, champion)
         query_results = results_query_operator(

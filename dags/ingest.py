@@ -10,23 +10,20 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pendulum
 from airflow.sdk import DAG, task
 
 from include.naming import run_key
 from include.profiles import Profile
 from include.settings import Settings
 from nlpops.dagkit import (
+    arrival_dag,
     build_profile_dags,
-    default_args,
-    new_data_sensor,
+    context_run_key,
+    mark_ledger_done,
     profile_assets,
-    tags,
     validate_new_objects,
-    wait_params,
 )
 from nlpops.factory import etl_operator
-from nlpops.timetables import next_cron
 
 DOC = """
 ### {name}: ingest
@@ -58,32 +55,22 @@ To process files again on purpose: `make reprocess PROFILE={name} MATCH='<key pa
 def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
     """The ingest DAG of one profile."""
     assets = profile_assets(profile.name)
-    sched = profile.schedule
-    raw_uri = settings.zone_uri("raw", profile.name)
-    ledger_uri = settings.zone_uri("ledger", profile.name, "raw")
-    with DAG(
-        dag_id=f"{profile.name}_ingest",
+    with arrival_dag(
+        profile,
+        settings,
+        kind="ingest",
+        zone="raw",
+        sensor_task_id="wait_for_raw",
+        what="raw files",
         description=f"Validate and prepare new raw files of {profile.name}",
-        schedule=next_cron(sched.arrivals),
-        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=3),
-        default_args=default_args(profile, settings),
         doc_md=DOC.format(
             name=profile.name,
             description=profile.description,
-            raw=raw_uri,
+            raw=settings.zone_uri("raw", profile.name),
             rate=profile.validation.max_quarantine_rate,
         ),
-        tags=tags(profile, "ingest"),
-        render_template_as_native_obj=True,
         user_defined_macros={"nlpops_run_key": run_key},
-        params={
-            **wait_params(profile, "raw files"),
-        },
-    ) as dag:
-        wait_for_raw = new_data_sensor(task_id="wait_for_raw", profile=profile, settings=settings, zone="raw")
+    ) as (dag, wait_for_raw):
 
         @task(task_id="validate", execution_timeout=timedelta(minutes=45), retries=1)
         def validate(objects: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
@@ -113,19 +100,16 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="mark_ledger", outlets=[assets.processed], retries=3)
         def mark_ledger(objects: list[dict[str, Any]], summary: dict[str, Any], **context: Any) -> int:
             """Record the files as done (only after the ETL succeeded) and announce new processed data."""
-            from include.lake import ObjectInfo
-            from nlpops.ledger import Ledger
-
-            key = run_key(context["run_id"], context.get("logical_date"))
-            processed_uri = settings.zone_uri("processed", profile.name) + f"/run={key}"
-            # Refused files are already in the ledger as refused; mark_done leaves them out.
-            Ledger(ledger_uri).mark_done(key, [ObjectInfo.from_dict(o) for o in objects], outputs=[processed_uri])
-            context["outlet_events"][assets.processed].extra = {
-                "run_key": key,
-                "rows_valid": summary.get("rows_valid"),
-                "rows_quarantined": summary.get("rows_quarantined"),
-            }
-            return len(objects)
+            processed_uri = settings.zone_uri("processed", profile.name) + f"/run={context_run_key(context)}"
+            return mark_ledger_done(
+                profile.name,
+                "raw",
+                objects,
+                context,
+                outlet=assets.processed,
+                extra={"rows_valid": summary.get("rows_valid"), "rows_quarantined": summary.get("rows_quarantined")},
+                outputs=[processed_uri],
+            )
 
         done = mark_ledger(wait_for_raw.output, validated)
         validated >> prepare_text >> done

@@ -6,7 +6,8 @@ Cheap to import (DAG files import it at parse time): no pandas, Spark, GX, boto3
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -200,6 +201,74 @@ def _record_refused(
             reason=entry["reason"],
         )
     return [str(obj["uri"]) for obj, _ in refusals]
+
+
+@contextmanager
+def arrival_dag(
+    profile: Profile,
+    settings: Settings,
+    *,
+    kind: str,
+    zone: str,
+    sensor_task_id: str,
+    what: str,
+    description: str,
+    doc_md: str,
+    tag: str | None = None,
+    params: dict[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> Iterator[tuple[DAG, Any]]:
+    """The scaffolding of a DAG that starts when new files arrive in ``<zone>/<profile>/`` (ingest, batch inference).
+
+    Opens ``<profile>_<kind>`` on the profile's ``schedule.arrivals`` cron (one run at a time,
+    no catch-up, 3 h run timeout, the shared default args, the wait Params plus ``params``)
+    and yields it with its deferrable :func:`new_data_sensor`; the caller adds the rest inside.
+    """
+    import pendulum
+    from airflow.sdk import DAG
+
+    from nlpops.timetables import next_cron
+
+    with DAG(
+        dag_id=f"{profile.name}_{kind}",
+        description=description,
+        schedule=next_cron(profile.schedule.arrivals),
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=3),
+        default_args=default_args(profile, settings),
+        doc_md=doc_md,
+        tags=tags(profile, tag or kind),
+        render_template_as_native_obj=True,
+        params={**wait_params(profile, what), **(params or {})},
+        **dag_kwargs,
+    ) as dag:
+        yield dag, new_data_sensor(task_id=sensor_task_id, profile=profile, settings=settings, zone=zone)
+
+
+def mark_ledger_done(
+    profile_name: str,
+    zone: str,
+    objects: list[dict[str, Any]],
+    context: Any,
+    *,
+    outlet: Asset,
+    extra: dict[str, Any],
+    outputs: list[str],
+) -> int:
+    """Record the run's files as done in the zone's ledger, then announce ``outlet`` with ``extra``.
+
+    Called last, after every task that processes the files succeeded (at-least-once);
+    files the run refused are already in the ledger as refused and are left out.
+    """
+    from include.lake import ObjectInfo
+    from nlpops.ledger import Ledger
+
+    key = context_run_key(context)
+    Ledger.for_zone(profile_name, zone).mark_done(key, [ObjectInfo.from_dict(o) for o in objects], outputs=outputs)
+    context["outlet_events"][outlet].extra = {"run_key": key, **extra}
+    return len(objects)
 
 
 def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -> dict[str, DAG]:
