@@ -209,7 +209,8 @@ def render_html(
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nlpops evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}.about td,.about th{{text-align:left}}figure{{display:inline-block;margin:0 1em}}</style>
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}.about td,.about th{{text-align:left}}
+figure{{display:inline-block;margin:0 1em}}</style>
 </head><body>
 <h1>Challenger vs champion{": " + html.escape(str(about["profile"])) if about and about.get("profile") else ""}</h1>
 {_about_html(about, model_ops_url)}
