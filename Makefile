@@ -30,7 +30,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv test-deps iac-tools runtime-venvs sagemaker-image sagemaker-image-requirements browser-deps pg-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down
+.PHONY: help venv test-deps iac-tools runtime-venvs sagemaker-image sagemaker-image-requirements browser-deps pg-deps check-java demo test lint typecheck unit e2e bench mlflow-ui serve suites clean up down reprocess
 
 help:
 	@echo "make demo    - set up everything and run the pipeline end to end on the local target"
@@ -39,6 +39,7 @@ help:
 	@echo "make sagemaker-image - build and push the SageMaker image (docker), print NLPOPS_SAGEMAKER_IMAGE_URI"
 	@echo "make mlflow-ui - open the MLflow UI on the local registry store"
 	@echo "make serve   - serve the champion (SageMaker's /ping, /invocations) on 127.0.0.1"
+	@echo "make reprocess PROFILE=p [ZONE=raw|inference-input] MATCH='pattern' - process files again on purpose"
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "nlpops needs $(PYTHON) on PATH (Python 3.11)"; exit 1; }
@@ -163,6 +164,10 @@ down: $(STAMP)
 # the registry's champion behind SageMaker's serving contract on 127.0.0.1 (hot-swaps on promotion)
 serve: $(STAMP)
 	$(BIN)/python scripts/serve.py $(if $(PROFILE),--profile $(PROFILE))
+
+# process files again on purpose (the ledger keys them by content: touching a file does nothing)
+reprocess: $(STAMP)
+	$(BIN)/python scripts/reprocess.py --profile "$(PROFILE)" --zone "$(or $(ZONE),raw)" "$(or $(MATCH),*)"
 
 # Before the first paid job on AWS: settings, buckets (encryption, policy), roles (pass), image (pins),
 # Glue database, Athena workgroup, SNS topic, with the aws_default connection (nlpops/aws/preflight.py)
