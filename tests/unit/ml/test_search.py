@@ -124,3 +124,17 @@ def test_selection_reaches_report_and_registry_tags() -> None:
     page = render_html(challenger, None, {})
     assert "<h2>Model selection</h2>" in page and f"{summary['cv_mean']:.4f} ±" in page
     assert "Model selection" not in render_html({**challenger, "selection": None}, None, {})
+
+
+def test_base_and_strong_baseline_reach_the_last_rung() -> None:
+    """Whatever their rank on the small first rung, both are scored on every row."""
+    texts, labels = _data(2000)
+    # a base that underfits (dropped by rank at rung 0) must still be compared on all rows
+    base = Hyperparameters(classifier="logreg", C=1e-4, min_df=1, char_ngram_max=0, class_weight="none")
+    result = search(base, texts, labels, budget_seconds=300.0, n_candidates=9)
+    last = max(t.rung for t in result.trials)
+    assert last >= 1
+    final = [t.config for t in result.trials if t.rung == last and t.status == "ok"]
+    assert {k: v for k, v in final[0].items()} and any(c["C"] == 1e-4 for c in final)
+    assert any(all(c[k] == v for k, v in STRONG_BASELINE.items()) for c in final)
+    assert result.winner_trial is not None and result.winner_trial.rows == 2000
