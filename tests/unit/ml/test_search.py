@@ -126,15 +126,21 @@ def test_selection_reaches_report_and_registry_tags() -> None:
     assert "Model selection" not in render_html({**challenger, "selection": None}, None, {})
 
 
-def test_base_and_strong_baseline_reach_the_last_rung() -> None:
-    """Whatever their rank on the small first rung, both are scored on every row."""
-    texts, labels = _data(2000)
-    # a base that underfits (dropped by rank at rung 0) must still be compared on all rows
+def test_base_and_strong_baseline_reach_the_last_rung(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranked last on every rung, both are still scored on every row (the others are halved away)."""
+    import ml.search
+
+    def ranks_them_last(clf, x, y) -> float:  # type: ignore[no-untyped-def]
+        c = getattr(clf, "C", None) or getattr(getattr(clf, "estimator", None), "C", None)
+        return 0.0 if c in (1e-4, 0.5) and type(clf).__name__ != "SGDClassifier" else 1.0
+
+    monkeypatch.setattr(ml.search, "_scorer", lambda metric, n: ranks_them_last)
+    texts, labels = _data(900)
     base = Hyperparameters(classifier="logreg", C=1e-4, min_df=1, char_ngram_max=0, class_weight="none")
     result = search(base, texts, labels, budget_seconds=300.0, n_candidates=9)
     last = max(t.rung for t in result.trials)
     assert last >= 1
     final = [t.config for t in result.trials if t.rung == last and t.status == "ok"]
-    assert {k: v for k, v in final[0].items()} and any(c["C"] == 1e-4 for c in final)
+    assert any(c["C"] == 1e-4 for c in final)
     assert any(all(c[k] == v for k, v in STRONG_BASELINE.items()) for c in final)
-    assert result.winner_trial is not None and result.winner_trial.rows == 2000
+    assert result.winner_trial is not None and result.winner_trial.rows == 900
