@@ -173,7 +173,87 @@ def _raise_if_failed(kind: str, name: str, description: dict[str, Any], status_k
         )
 
 
-class IdempotentSageMakerTrainingOperator(SageMakerTrainingOperator):
+class SageMakerJobReattachMixin:
+    """What the idempotent SageMaker operators share: the name decision, re-attach, the stop on kill.
+
+    The operator class sets :attr:`job_kind` (``training``/``transform``: log and error
+    wording), :attr:`job_type` (the provider trigger's ``Training``/``Transform``) and
+    :attr:`status_key`, and implements :meth:`describe_job` and :meth:`stop_job`. Its
+    ``execute`` calls :meth:`decide` first, puts the decided name into its request, and hands
+    :meth:`reuse_or_attach`'s result back when there is one, else creates the job.
+    """
+
+    job_kind: str
+    job_type: str
+    status_key: str
+    remote_job_name: str | None = None
+
+    def describe_job(self, name: str) -> dict[str, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def stop_job(self, name: str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decide(self, context: Context) -> JobDecision:
+        """The job of this (DAG, task, run): reuse, attach to, or create under the first free name."""
+        op: Any = self  # a provider SageMaker operator (the other base of the concrete class)
+        return decide_job(
+            op.dag_id,
+            op.task_id,
+            op.run_key or context_run_key(context),
+            sagemaker_lookup(self.describe_job, self.status_key),
+            max_attempts=op.max_job_attempts,
+            log=op.log.info,
+        )
+
+    def reuse_or_attach(self, decision: JobDecision) -> dict[str, Any] | None:
+        """The result of a completed job (reuse) or of the running one (attach); ``None``: create it."""
+        op: Any = self
+        kind = self.job_kind.capitalize()
+        if decision.action == "reuse":
+            op.log.info("%s job %s already completed: reusing it, nothing is started", kind, decision.name)
+            return dict(op.serialize_result(decision.name))
+        self.remote_job_name = decision.name
+        if decision.action == "attach":
+            op.log.info("%s job %s is running (started by an earlier try): waiting for it", kind, decision.name)
+            return self._wait_for_existing(decision.name)
+        return None
+
+    def _wait_for_existing(self, name: str) -> dict[str, Any]:
+        op: Any = self
+        if op.wait_for_completion and op.deferrable:
+            timeout = datetime.timedelta(seconds=op.max_ingestion_time) if op.max_ingestion_time else None
+            op.defer(
+                timeout=timeout or op.execution_timeout,
+                trigger=SageMakerTrigger(
+                    job_name=name,
+                    job_type=self.job_type,
+                    waiter_delay=op.check_interval,
+                    waiter_max_attempts=op.max_attempts,
+                    aws_conn_id=op.aws_conn_id,
+                    region_name=op.region_name,
+                    verify=op.verify,
+                    botocore_config=op.botocore_config,
+                ),
+                method_name="execute_complete",
+            )
+        if op.wait_for_completion:
+            op.hook.check_status(name, self.status_key, self.describe_job, op.check_interval, op.max_ingestion_time)
+        return dict(op.serialize_result(name))
+
+    def on_kill(self) -> None:
+        """Stop the job this try started or attached to (it bills while it runs)."""
+        if not self.remote_job_name:
+            return
+        op: Any = self
+        op.log.info("Stopping SageMaker %s job %s", self.job_kind, self.remote_job_name)
+        try:
+            self.stop_job(self.remote_job_name)
+        except ClientError as err:  # already finished: nothing to stop
+            op.log.warning("Could not stop %s job %s: %s", self.job_kind, self.remote_job_name, err)
+
+
+class IdempotentSageMakerTrainingOperator(SageMakerJobReattachMixin, SageMakerTrainingOperator):
     """``SageMakerTrainingOperator`` that never starts a second paid job for the same run.
 
     ``config`` is the ``create_training_job`` request; its ``TrainingJobName`` is replaced
@@ -183,6 +263,9 @@ class IdempotentSageMakerTrainingOperator(SageMakerTrainingOperator):
     except ``check_if_job_exists``/``action_if_job_exists``, which this class replaces.
     """
 
+    job_kind = "training"
+    job_type = "Training"
+    status_key = "TrainingJobStatus"
     template_fields: Sequence[str] = (*SageMakerTrainingOperator.template_fields, "run_key")
     # Console link from the job name in the result (every path: create, attach, reuse); the report
     # links work once the task pushes nlpops.links.reports.link_targets(kind="training").
@@ -201,47 +284,17 @@ class IdempotentSageMakerTrainingOperator(SageMakerTrainingOperator):
         self.max_job_attempts = max_job_attempts
         self.remote_job_name: str | None = None
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        decision = decide_job(
-            self.dag_id,
-            self.task_id,
-            self.run_key or context_run_key(context),
-            sagemaker_lookup(self.hook.describe_training_job, "TrainingJobStatus"),
-            max_attempts=self.max_job_attempts,
-            log=self.log.info,
-        )
-        self.config["TrainingJobName"] = decision.name
-        if decision.action == "reuse":
-            self.log.info("Training job %s already completed: reusing it, nothing is started", decision.name)
-            return self.serialize_result(decision.name)
-        self.remote_job_name = decision.name
-        if decision.action == "attach":
-            self.log.info("Training job %s is running (started by an earlier try): waiting for it", decision.name)
-            return self._wait_for_existing(decision.name)
-        return super().execute(context)
+    def describe_job(self, name: str) -> dict[str, Any]:
+        return dict(self.hook.describe_training_job(name))
 
-    def _wait_for_existing(self, name: str) -> dict[str, Any]:
-        if self.wait_for_completion and self.deferrable:
-            timeout = datetime.timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None
-            self.defer(
-                timeout=timeout or self.execution_timeout,
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="Training",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
-        if self.wait_for_completion:
-            self.hook.check_status(
-                name, "TrainingJobStatus", self.hook.describe_training_job, self.check_interval, self.max_ingestion_time
-            )
-        return self.serialize_result(name)
+    def stop_job(self, name: str) -> None:
+        self.hook.conn.stop_training_job(TrainingJobName=name)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        decision = self.decide(context)
+        self.config["TrainingJobName"] = decision.name
+        found = self.reuse_or_attach(decision)
+        return found if found is not None else super().execute(context)
 
     def serialize_result(self, job_name: str) -> dict[str, dict]:
         """The provider's result, refusing a failed or stopped job (never a success)."""
@@ -250,18 +303,8 @@ class IdempotentSageMakerTrainingOperator(SageMakerTrainingOperator):
         self.serialized_training_data = serialize(description)
         return {"Training": self.serialized_training_data}
 
-    def on_kill(self) -> None:
-        """Stop the training job this try started or attached to (it bills while it runs)."""
-        if not self.remote_job_name:
-            return
-        self.log.info("Stopping SageMaker training job %s", self.remote_job_name)
-        try:
-            self.hook.conn.stop_training_job(TrainingJobName=self.remote_job_name)
-        except ClientError as err:  # already finished: nothing to stop
-            self.log.warning("Could not stop training job %s: %s", self.remote_job_name, err)
 
-
-class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
+class IdempotentSageMakerTransformOperator(SageMakerJobReattachMixin, SageMakerTransformOperator):
     """``SageMakerTransformOperator`` that never starts a second batch transform for the same run.
 
     ``config`` is either the ``create_transform_job`` request or ``{"Model": …, "Transform": …}``;
@@ -269,6 +312,9 @@ class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
     under the configured ``ModelName`` is used as it is (a retry does not add a copy).
     """
 
+    job_kind = "transform"
+    job_type = "Transform"
+    status_key = "TransformJobStatus"
     template_fields: Sequence[str] = (*SageMakerTransformOperator.template_fields, "run_key")
     # Replaces the provider's link, which is persisted only when a new job is started.
     operator_extra_links = (  # type: ignore[assignment]  # the provider types it as its one link
@@ -290,24 +336,19 @@ class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
         self.max_job_attempts = max_job_attempts
         self.remote_job_name: str | None = None
 
+    def describe_job(self, name: str) -> dict[str, Any]:
+        return dict(self.hook.describe_transform_job(name))
+
+    def stop_job(self, name: str) -> None:
+        self.hook.conn.stop_transform_job(TransformJobName=name)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        decision = decide_job(
-            self.dag_id,
-            self.task_id,
-            self.run_key or context_run_key(context),
-            sagemaker_lookup(self.hook.describe_transform_job, "TransformJobStatus"),
-            max_attempts=self.max_job_attempts,
-            log=self.log.info,
-        )
+        decision = self.decide(context)
         transform = self.config.get("Transform", self.config)
         transform["TransformJobName"] = decision.name
-        if decision.action == "reuse":
-            self.log.info("Transform job %s already completed: reusing it, nothing is started", decision.name)
-            return self.serialize_result(decision.name)
-        self.remote_job_name = decision.name
-        if decision.action == "attach":
-            self.log.info("Transform job %s is running (started by an earlier try): waiting for it", decision.name)
-            return self._wait_for_existing(decision.name)
+        found = self.reuse_or_attach(decision)
+        if found is not None:
+            return found
         if "Model" in self.config and self._model_exists(self.config["Model"]["ModelName"]):
             # Models cost nothing but a retry must not pile up copies: use the one there is.
             self.log.info("Model %s exists: transform job %s uses it", self.config["Model"]["ModelName"], decision.name)
@@ -324,33 +365,6 @@ class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
             raise
         return True
 
-    def _wait_for_existing(self, name: str) -> dict[str, Any]:
-        if self.wait_for_completion and self.deferrable:
-            timeout = datetime.timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None
-            self.defer(
-                timeout=timeout or self.execution_timeout,
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="Transform",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
-        if self.wait_for_completion:
-            self.hook.check_status(
-                name,
-                "TransformJobStatus",
-                self.hook.describe_transform_job,
-                self.check_interval,
-                self.max_ingestion_time,
-            )
-        return self.serialize_result(name)
-
     def serialize_result(self, job_name: str) -> dict[str, dict]:
         """The provider's result, refusing a failed or stopped job.
 
@@ -361,16 +375,6 @@ class IdempotentSageMakerTransformOperator(SageMakerTransformOperator):
         self.serialized_model = serialize(self.hook.describe_model(description["ModelName"]))
         self.serialized_transform = serialize(description)
         return {"Model": self.serialized_model, "Transform": self.serialized_transform}
-
-    def on_kill(self) -> None:
-        """Stop the transform job this try started or attached to."""
-        if not self.remote_job_name:
-            return
-        self.log.info("Stopping SageMaker transform job %s", self.remote_job_name)
-        try:
-            self.hook.conn.stop_transform_job(TransformJobName=self.remote_job_name)
-        except ClientError as err:
-            self.log.warning("Could not stop transform job %s: %s", self.remote_job_name, err)
 
 
 class IdempotentGlueJobOperator(GlueJobOperator):

@@ -290,17 +290,9 @@ __all__ = [
 INFERENCE_ENTRY_POINT = "inference.py"
 #: The profile JSON in the scoring source archive (read by the entry into ``NLPOPS_PROFILE_JSON``).
 INFERENCE_PROFILE_FILE = "profile.json"
-INFERENCE_ENTRY_SOURCE = '''"""SageMaker entry of nlpops batch scoring: the handler is ml/inference.py, unchanged."""
-
-import os
-from pathlib import Path
-
-os.environ.setdefault("NLPOPS_PROFILE_JSON", Path(__file__).with_name("profile.json").read_text(encoding="utf-8"))
-
-from ml.inference import input_fn, model_fn, output_fn, predict_fn  # noqa: E402
-
-__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]
-'''
+#: The entry's source: a real module of this package, copied into the archive as ``inference.py``
+#: (never imported here: it reads ``profile.json`` beside it, as it is in the container).
+INFERENCE_ENTRY_FILE = Path(__file__).with_name("scoring_entry.py")
 #: Where the serving container finds the code when the model is network-isolated (repacked in the model).
 ISOLATED_CODE_DIR = "/opt/ml/model/code"
 TRANSFORM_CONTENT_TYPE = "application/jsonlines"
@@ -332,7 +324,7 @@ def build_inference_sourcedir(
     """
     json.loads(profile_json)  # a broken profile must fail here, not in the container
     members = [
-        (INFERENCE_ENTRY_POINT, INFERENCE_ENTRY_SOURCE.encode("utf-8")),
+        (INFERENCE_ENTRY_POINT, INFERENCE_ENTRY_FILE.read_bytes()),
         (INFERENCE_PROFILE_FILE, profile_json.encode("utf-8")),
         ("requirements.txt", ("\n".join(REQUIREMENTS) + "\n").encode()),
     ]
