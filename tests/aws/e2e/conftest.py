@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from iam_enforce import IamEnforcer
 from players import install_players, uninstall_players
 from players.base import PLAYER_ACCESS_KEY, PLAYER_SECRET_KEY, RequestRecorder, ServicePlayer
 
@@ -69,6 +70,12 @@ class AwsAirflow:
     kms_key_arn: str
     glue_role_arn: str
     players: dict[str, ServicePlayer] = field(default_factory=dict)
+    #: IAM on the moto server: each caller's role policies from include/infra/nlpops.yaml decide
+    enforcer: IamEnforcer = field(default_factory=IamEnforcer)
+    #: keys of the harness's own (administrator) user: setup and assertions, not the pipeline
+    admin_key: str = PLAYER_ACCESS_KEY
+    admin_secret: str = PLAYER_SECRET_KEY
+    _role_credentials: dict[str, dict[str, str]] = field(default_factory=dict)
     #: results handed from one test of the module to the next (e.g. the processed run key)
     shared: dict[str, Any] = field(default_factory=dict)
     _clock: int = 0
@@ -77,18 +84,39 @@ class AwsAirflow:
     # -- clients and objects (the harness's own calls are not recorded) --------------------------
 
     def player_client(self, service: str) -> Any:
-        """A boto3 client on the moto server with the players' key (its requests are not recorded)."""
+        """A boto3 client on the moto server with the harness's administrator keys (not recorded)."""
         import boto3
 
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id=PLAYER_ACCESS_KEY,
-            aws_secret_access_key=PLAYER_SECRET_KEY,
+            aws_access_key_id=self.admin_key,
+            aws_secret_access_key=self.admin_secret,
         )
 
     client = player_client
+
+    def role_credentials(self, role_arn: str) -> dict[str, str]:
+        """Temporary keys of ``role_arn`` (as the service that assumes it gets them); cached per role."""
+        if role_arn not in self._role_credentials:
+            creds = self.player_client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName="nlpops-e2e", DurationSeconds=43200
+            )["Credentials"]
+            self._role_credentials[role_arn] = {
+                "aws_access_key_id": creds["AccessKeyId"],
+                "aws_secret_access_key": creds["SecretAccessKey"],
+                "aws_session_token": creds["SessionToken"],
+            }
+        return self._role_credentials[role_arn]
+
+    def role_client(self, role_arn: str, service: str) -> Any:
+        """A boto3 client acting as ``role_arn``: what a job does on its role's behalf (not recorded)."""
+        import boto3
+
+        creds = self.role_credentials(role_arn)
+        self.recorder.skip_keys.add(creds["aws_access_key_id"])
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, **creds)
 
     def settings(self) -> Any:
         """The nlpops settings the DAGs see."""
@@ -141,7 +169,61 @@ class AwsAirflow:
         run = AirflowRun(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
         if check_requests:
             self.recorder.assert_valid()
+            self.enforcer.assert_no_denials()
         return run
+
+
+STACK_ROLES = ("AirflowExecutionRole", "GlueJobRole", "SageMakerExecutionRole", "EmrServerlessJobRole")
+
+
+def create_stack_roles(harness: AwsAirflow, settings: Any) -> dict[str, str]:
+    """The four roles of include/infra/nlpops.yaml with its policies; an administrator user for the harness.
+
+    Returns logical id -> role ARN. The harness's clients switch to the administrator's keys
+    (moto access control needs real IAM keys); the players act with the job's role.
+    """
+    from test_infra import ROLES, load_template, role_policy
+
+    iam = harness.player_client("iam")
+    template = load_template()
+    arns = {lid: f"arn:aws:iam::{ACCOUNT}:role/nlpops-{ROLES[lid]}" for lid in STACK_ROLES}
+    values = {
+        "${Region}": REGION,
+        "${AccountId}": ACCOUNT,
+        "${LakeBucketName}": LAKE_BUCKET,
+        "${GlueDatabase}": settings.glue_database,
+        "${AthenaWorkGroup}": settings.athena_workgroup,
+        "${NotificationTopicArn}": f"arn:aws:sns:{REGION}:{ACCOUNT}:nlpops-notifications",
+        "${LakeKeyArn}": harness.kms_key_arn,
+        "${SageMakerExecutionRoleArn}": arns["SageMakerExecutionRole"],
+        "${GlueJobRoleArn}": arns["GlueJobRole"],
+        "${EmrServerlessJobRoleArn}": arns["EmrServerlessJobRole"],
+        "${MwaaEnvironmentName}": "nlpops",
+        "${MwaaSourceBucketName}": "airflow-nlpops",
+    }
+    for logical_id in STACK_ROLES:
+        res = template["Resources"][logical_id]["Properties"]
+        text = json.dumps(role_policy(template, logical_id))
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, value)
+        assert "${" not in text, text
+        name = res["RoleName"]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        # The trust policy is the harness's (it stands in for the services the stack trusts).
+        iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+        iam.put_role_policy(RoleName=name, PolicyName=name, PolicyDocument=text)
+    everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    iam.create_user(UserName="nlpops-e2e-admin")
+    iam.put_user_policy(UserName="nlpops-e2e-admin", PolicyName="admin", PolicyDocument=json.dumps(everything))
+    key = iam.create_access_key(UserName="nlpops-e2e-admin")["AccessKey"]
+    harness.admin_key, harness.admin_secret = key["AccessKeyId"], key["SecretAccessKey"]
+    harness.recorder.skip_keys.add(harness.admin_key)
+    return arns
 
 
 def _free_port() -> int:
@@ -157,7 +239,7 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
 
     from include.settings import get_settings, load_settings
     from nlpops.aws import session
-    from nlpops.aws.lake_setup import ensure_lake
+    from nlpops.aws.lake_setup import bucket_policy, ensure_lake
     from nlpops.runtime import airflow_environ
 
     mp = pytest.MonkeyPatch()
@@ -193,21 +275,14 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
     try:
         kms = harness.player_client("kms")
         harness.kms_key_arn = kms.create_key(Description="nlpops e2e lake key")["KeyMetadata"]["Arn"]
-        iam = harness.player_client("iam")
-        trust = {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": "glue.amazonaws.com"}, "Action": "sts:AssumeRole"}
-            ],
-        }
-        harness.glue_role_arn = iam.create_role(RoleName="nlpops-glue-job", AssumeRolePolicyDocument=json.dumps(trust))[
-            "Role"
-        ]["Arn"]
-        # part B: the role SageMaker training jobs and models run as
-        sagemaker_trust = json.dumps(trust).replace("glue.amazonaws.com", "sagemaker.amazonaws.com")
-        sagemaker_role_arn = iam.create_role(
-            RoleName="nlpops-sagemaker-execution", AssumeRolePolicyDocument=sagemaker_trust
-        )["Role"]["Arn"]
+        # The stack's roles with the stack's policies; an administrator user for the harness;
+        # from here on every request is judged by the caller's policies (tests/aws/iam_enforce.py).
+        roles = create_stack_roles(
+            harness, load_settings({"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": f"s3://{LAKE_BUCKET}"})
+        )
+        harness.glue_role_arn = roles["GlueJobRole"]
+        sagemaker_role_arn = roles["SageMakerExecutionRole"]
+        harness.enforcer.install()
         harness.player_client("glue").create_security_configuration(
             Name="nlpops-kms",
             EncryptionConfiguration={
@@ -216,11 +291,17 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
                 "JobBookmarksEncryption": {"JobBookmarksEncryptionMode": "CSE-KMS", "KmsKeyArn": harness.kms_key_arn},
             },
         )
+        # Airflow's aws_default connection: the Airflow execution role's (temporary) keys
+        airflow_creds = harness.role_credentials(roles["AirflowExecutionRole"])
         conn = {
             "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"region_name": REGION, "endpoint_url": endpoint},
+            "login": airflow_creds["aws_access_key_id"],
+            "password": airflow_creds["aws_secret_access_key"],
+            "extra": {
+                "region_name": REGION,
+                "endpoint_url": endpoint,
+                "aws_session_token": airflow_creds["aws_session_token"],
+            },
         }
         env = airflow_environ(
             harness.home,
@@ -239,15 +320,9 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
         env.pop("AWS_ENDPOINT_URL", None)
         harness.env = env
         settings = load_settings(env)
+        # The lake with its bucket policy, judged with its conditions by the enforcer (moto's own
+        # check ignores conditions and is off): a writer without encryption headers must pass.
         ensure_lake(harness.player_client("s3"), settings, kms_key_arn=harness.kms_key_arn, region=REGION)
-        # moto applies a bucket policy's Deny statements ignoring their conditions
-        # (moto.s3.models.put_bucket_policy: "Conditions are not taken into account"), so the
-        # TLS-only policy would deny every request over the plain-HTTP server. It is checked
-        # here, then removed; tests/aws/test_lake_setup.py covers its content.
-        for bucket in {settings.zone_uri(z)[len("s3://") :].split("/", 1)[0] for z in ("raw", "processed")}:
-            policy = json.loads(harness.player_client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
-            assert {st["Sid"] for st in policy["Statement"]} >= {"DenyInsecureTransport"}
-            harness.player_client("s3").delete_bucket_policy(Bucket=bucket)
         artifacts_bucket = settings.artifacts()[len("s3://") :].split("/", 1)[0]
         s3 = harness.player_client("s3")
         s3.create_bucket(Bucket=artifacts_bucket)
@@ -265,6 +340,9 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
                 ]
             },
         )
+        s3.put_bucket_policy(
+            Bucket=artifacts_bucket, Policy=json.dumps(bucket_policy(artifacts_bucket, harness.kms_key_arn))
+        )
         # The test process reads and writes the lake like a task does: settings and
         # credentials from the same environment as the subprocess.
         for name in ("NLPOPS_TARGET", "NLPOPS_LAKE_URI", "NLPOPS_PROFILES", "AIRFLOW_CONN_AWS_DEFAULT"):
@@ -278,6 +356,7 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
     finally:
         uninstall_players(harness.players)
         recorder.uninstall()
+        harness.enforcer.uninstall()
         server.stop()
         mp.undo()
         get_settings.cache_clear()

@@ -118,7 +118,10 @@ def test_ingest_on_aws(aws_airflow) -> None:
     assert any(k.endswith("broken.csv") for k in whole) and any(k.endswith("broken.csv.reason.json") for k in whole)
 
     ledger = json.loads(af.get(s.zone_uri("ledger", PROFILE, "raw", f"{run_key}.json")))
-    assert sorted(o["key"] for o in ledger["objects"]) == ["batch1/reviews.csv", "broken.csv"]
+    assert sorted(o["key"] for o in ledger["objects"]) == ["batch1/reviews.csv"]
+    # the file refused whole is in the ledger as refused, with its reason (plugins/nlpops/ledger.py)
+    refused = json.loads(af.get(s.zone_uri("ledger", PROFILE, "raw", f"{run_key}.refused.json")))
+    assert [(r["key"], bool(r["reason"])) for r in refused["refused"]] == [("broken.csv", True)]
 
     af.shared["ingest_run_key"] = run_key
     af.shared["processed_uri"] = f"{processed}/run={run_key}"
@@ -584,7 +587,9 @@ def test_drift_on_aws(aws_airflow) -> None:
     run = af.dags_test(DRIFT_DAG, {"inference_run_key": af.shared["inference_run_key"]})
     assert run.returncode == 0, run.output[-8000:]
     af.shared["drift_seconds"] = run.seconds
-    found = re.search(r"drift decision for amazon_polarity: (\w+) \(retrain=(True|False)\) n=(\d+)", run.output)
+    found = re.search(
+        r"drift decision for amazon_polarity(?: batch \S+)?: (\w+) \(retrain=(True|False)\) n=(\d+)", run.output
+    )
     assert found, run.output[-5000:]
     assert int(found.group(3)) == INFERENCE_ROWS
     reports = s.zone_uri("reports", "drift", PROFILE)
@@ -597,3 +602,31 @@ def test_drift_on_aws(aws_airflow) -> None:
     assert decision["status"] == found.group(1) and str(decision["retrain"]) == found.group(2)
     assert decision["n"] == INFERENCE_ROWS and report["profile"] == PROFILE and report["metrics"]
     af.shared["drift_decision"] = decision["status"]
+
+
+# -- permissions: every call the run made, the role that made it, the statement that allowed it ------------
+
+PERMISSIONS_DOC = "docs/AWS_PERMISSIONS.md"
+STAGES = ("ingest_run_key", "train_job_name", "inference_run_key", "drift_decision")
+
+
+def test_every_aws_call_is_allowed_and_documented(aws_airflow) -> None:
+    """docs/AWS_PERMISSIONS.md lists each (action, role, statement) the run used; a full run, nothing more."""
+    from iam_enforce import parse_permissions, permission_rows, render_permissions
+
+    from include.settings import PROJECT_ROOT
+
+    af = aws_airflow
+    af.enforcer.assert_no_denials()
+    observed = permission_rows(af.enforcer.checks)
+    assert {a.split(":")[0] for a, _, _ in observed} >= {"s3"}, observed
+    fresh = af.tmp_path / "AWS_PERMISSIONS.md"
+    fresh.write_text(render_permissions(observed), encoding="utf-8")
+    path = PROJECT_ROOT / PERMISSIONS_DOC
+    documented = parse_permissions(path.read_text(encoding="utf-8")) if path.exists() else []
+    missing = sorted(set(observed) - set(documented))
+    regenerate = f"regenerate it: cp {fresh} {path}\n(or take this text:)\n{render_permissions(observed)}"
+    assert not missing, f"{PERMISSIONS_DOC} lacks calls the run made: {missing}; {regenerate}"
+    if all(stage in af.shared for stage in STAGES):  # the whole module ran: nothing stale either
+        stale = sorted(set(documented) - set(observed))
+        assert not stale, f"{PERMISSIONS_DOC} lists calls the run no longer makes: {stale}; {regenerate}"

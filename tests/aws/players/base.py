@@ -75,6 +75,8 @@ class RequestRecorder:
 
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
+        #: access keys of the harness and the players (not the DAGs): their requests are not recorded
+        self.skip_keys: set[str] = {PLAYER_ACCESS_KEY}
         self._lock = threading.Lock()
         self._original: Any = None
 
@@ -105,7 +107,7 @@ class RequestRecorder:
         access_key = ""
         with contextlib.suppress(Exception):
             access_key = response.get_access_key()
-        if access_key == PLAYER_ACCESS_KEY:
+        if access_key in self.skip_keys:
             return
         service = response.boto3_service_name
         operation = response._get_action()
@@ -346,6 +348,13 @@ class ServicePlayer:
         raise NotImplementedError
 
     # -- helpers for subclasses --------------------------------------------------------------------
+
+    def client_as(self, role_arn: str, service: str) -> Any:
+        """A boto3 client acting as the job's role (IAM-enforced harness), else the harness's own."""
+        role_client = getattr(self.harness, "role_client", None)
+        if role_client is not None and role_arn.startswith("arn:aws:iam::"):
+            return role_client(role_arn, service)
+        return self.harness.player_client(service)
 
     def patch(self, owner: Any, attr: str, replacement: Any) -> None:
         """Set ``owner.attr`` (a moto class) to ``replacement`` until :meth:`uninstall`."""

@@ -13,6 +13,7 @@ ERROR line), which the provider's trigger puts in its failure event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -111,7 +112,7 @@ class GluePlayer(ServicePlayer):
         run = played.moto_obj
         job = run.nlpops_job
         args: dict[str, str] = dict(run.arguments or {})
-        s3 = self.harness.player_client("s3")
+        s3 = self.client_as(job.role, "s3")  # the job runs as its role
         mirror = S3Mirror(s3, Path(self.harness.tmp_path) / "glue" / run.job_run_id)
         script_uri = job.command["ScriptLocation"]
         if mirror.download(script_uri) != 1:
@@ -151,7 +152,7 @@ class GluePlayer(ServicePlayer):
         result = run_local(cmd, env=env, cwd=mirror.root, stop=played.stop)
         played.output = mirror.to_s3_text(result.output)
         played.info.update({"cmd": cmd, "pythonpath": env["PYTHONPATH"], "returncode": result.returncode})
-        self._write_logs(run.job_run_id, played.output, failed=result.returncode != 0)
+        self._write_logs(job.role, run.job_run_id, played.output, failed=result.returncode != 0)
         if played.stop.is_set():
             return
         if result.returncode != 0:
@@ -160,14 +161,12 @@ class GluePlayer(ServicePlayer):
             if _tree(mirror.local_path(uri)) != before[uri]:
                 played.info.setdefault("uploaded", []).extend(mirror.upload(uri))
 
-    def _write_logs(self, run_id: str, output: str, *, failed: bool) -> None:
-        logs = self.harness.player_client("logs")
+    def _write_logs(self, role_arn: str, run_id: str, output: str, *, failed: bool) -> None:
+        logs = self.client_as(role_arn, "logs")  # continuous logging writes as the job's role
         lines = [ln for ln in output.splitlines() if ln.strip()][-500:] or ["(no output)"]
         for suffix, chunk in (("output", lines), ("error", lines[-20:] if failed else [])):
             group = f"{LOG_GROUP}/{suffix}"
-            if group not in {
-                g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
-            }:
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
                 logs.create_log_group(logGroupName=group)
             if not chunk:
                 continue

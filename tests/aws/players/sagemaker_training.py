@@ -87,7 +87,7 @@ class SageMakerTrainingPlayer(ServicePlayer):
         from nlpops.operators.training import script_mode_job
 
         job = played.moto_obj
-        s3 = self.harness.player_client("s3")
+        s3 = self.client_as(job.role_arn, "s3")  # the job runs as its execution role
         job_dir = Path(self.harness.tmp_path) / "sagemaker" / job.training_job_name
         encoded = dict(job.hyper_parameters or {})
         decoded = decode_hyperparameters(encoded)

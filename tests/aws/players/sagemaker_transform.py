@@ -120,7 +120,7 @@ class SageMakerTransformPlayer(ServicePlayer):
         job = played.moto_obj
         container = dict(job.nlpops_model.primary_container or {})
         env = {str(k): str(v) for k, v in (container.get("Environment") or {}).items()}
-        s3 = self.harness.player_client("s3")
+        s3 = self.client_as(job.nlpops_model.execution_role_arn, "s3")  # as the model's execution role
         job_dir = Path(self.harness.tmp_path) / "sagemaker-transform" / job.transform_job_name
         model_dir = job_dir / "opt-ml-model"
         _extract(_download(s3, str(container.get("ModelDataUrl")), job_dir / "model.tar.gz"), model_dir)
