@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -14,29 +14,14 @@ from include import lake as lakefs
 from include.lake import LakePathError
 from nlpops.ledger import Ledger, LedgerError, find_new_objects
 
-OLD = time.time() - 3600
+if TYPE_CHECKING:
+    from conftest import RawPrefix
 
 
-def put(root: Path, key: str, data: bytes = b"label,text\n1,good\n", mtime: float = OLD) -> Path:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, (mtime, mtime))
-    return path
-
-
-@pytest.fixture
-def raw(lake: str) -> tuple[Path, str, str]:
-    """(raw folder, raw prefix URI, ledger URI) in the test's lake."""
-    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "p"
-    raw_dir.mkdir(parents=True)
-    return raw_dir, f"{lake}/raw/p", f"{lake}/ledger/p/raw"
-
-
-def test_mark_done_then_seen_and_filter_new(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv")
-    put(raw_dir, "sub/b.csv", b"label,text\n2,bad\n")
+def test_mark_done_then_seen_and_filter_new(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv")
+    raw.put("sub/b.csv", b"label,text\n2,bad\n")
     objs = lakefs.list_objects(prefix)
     ledger = Ledger(ledger_uri)
     assert ledger.seen() == set()  # no ledger folder yet: nothing seen, no error
@@ -53,10 +38,10 @@ def test_mark_done_then_seen_and_filter_new(raw: tuple[Path, str, str]) -> None:
     assert sorted(p.name for p in Path(lakefs.local_path(ledger_uri)).iterdir()) == ["20260101T000000.json"]
 
 
-def test_marking_the_same_run_twice_overwrites(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv")
-    put(raw_dir, "b.csv", b"other")
+def test_marking_the_same_run_twice_overwrites(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv")
+    raw.put("b.csv", b"other")
     a, b = lakefs.list_objects(prefix)
     ledger = Ledger(ledger_uri)
     ledger.mark_done("run-1", [a, b])
@@ -66,13 +51,13 @@ def test_marking_the_same_run_twice_overwrites(raw: tuple[Path, str, str]) -> No
     assert set(ledger.entries()) == {"run-1", "run-2"}
 
 
-def test_reuploaded_object_with_new_content_is_new_again(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv", b"v1")
+def test_reuploaded_object_with_new_content_is_new_again(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv", b"v1")
     ledger = Ledger(ledger_uri)
     ledger.mark_done("run-1", lakefs.list_objects(prefix))
     assert ledger.filter_new(lakefs.list_objects(prefix)) == []
-    put(raw_dir, "a.csv", b"version 2", mtime=OLD + 60)
+    raw.put("a.csv", b"version 2", mtime=raw.OLD + 60)
     again = ledger.filter_new(lakefs.list_objects(prefix))
     assert [o.key for o in again] == ["a.csv"]
     assert again[0].size == len(b"version 2")
@@ -83,12 +68,12 @@ def test_for_zone_uses_the_settings_ledger_zone(lake: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["", "../x", "a/b", ".hidden", "_tmp"])
-def test_bad_run_key_is_refused(raw: tuple[Path, str, str], key: str) -> None:
+def test_bad_run_key_is_refused(raw: RawPrefix, key: str) -> None:
     with pytest.raises(LedgerError, match="run key"):
         Ledger(raw[2]).mark_done(key, [])
 
 
-def test_corrupt_ledger_file_names_the_file(raw: tuple[Path, str, str]) -> None:
+def test_corrupt_ledger_file_names_the_file(raw: RawPrefix) -> None:
     ledger_dir = Path(lakefs.local_path(raw[2]))
     ledger_dir.mkdir(parents=True)
     (ledger_dir / "broken.json").write_text("{not json")
@@ -105,30 +90,28 @@ def test_ledger_needs_a_uri() -> None:
 
 
 def test_find_new_objects_reports_symlinks_and_warns_when_they_leave_the_lake(
-    raw: tuple[Path, str, str], lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    raw: RawPrefix, lake: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    outside = put(tmp_path, "outside/secret.csv")
-    (raw_dir / "link.csv").symlink_to(outside)
+    _, prefix, ledger_uri = raw
+    outside = raw.put("outside/secret.csv", root=tmp_path)
+    (raw.dir / "link.csv").symlink_to(outside)
     with caplog.at_level(logging.WARNING, logger="nlpops.ledger"):
         found = find_new_objects(prefix, ledger_uri, lake_root_uri=lake)
     assert [(o.key, o.is_symlink, o.link_target) for o in found] == [("link.csv", True, str(outside))]
     assert "outside the lake" in caplog.text
 
 
-def test_find_new_objects_logs_names_that_match_no_pattern(
-    raw: tuple[Path, str, str], caplog: pytest.LogCaptureFixture
-) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "notes.txt")
-    put(raw_dir, "UPPER.CSV")
+def test_find_new_objects_logs_names_that_match_no_pattern(raw: RawPrefix, caplog: pytest.LogCaptureFixture) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("notes.txt")
+    raw.put("UPPER.CSV")
     with caplog.at_level(logging.WARNING, logger="nlpops.ledger"):
         found = find_new_objects(prefix, ledger_uri, patterns=["*.csv"])
     assert [o.key for o in found] == ["UPPER.CSV"]  # extensions match case-insensitively
     assert "notes.txt" in caplog.text
 
 
-def test_find_new_objects_refuses_a_prefix_outside_the_lake(raw: tuple[Path, str, str], tmp_path: Path) -> None:
+def test_find_new_objects_refuses_a_prefix_outside_the_lake(raw: RawPrefix, tmp_path: Path) -> None:
     _, prefix, ledger_uri = raw
     with pytest.raises(LakePathError, match="outside the lake"):
         find_new_objects(prefix, ledger_uri, lake_root_uri=(tmp_path / "elsewhere").as_uri())
@@ -143,37 +126,37 @@ def test_find_new_objects_refuses_a_prefix_outside_the_lake(raw: tuple[Path, str
         ({"quiet_seconds": -1}, "quiet_seconds=-1"),
     ],
 )
-def test_find_new_objects_rejects_bad_settings(raw: tuple[Path, str, str], kwargs: dict, message: str) -> None:
+def test_find_new_objects_rejects_bad_settings(raw: RawPrefix, kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         find_new_objects(raw[1], raw[2], **kwargs)
 
 
-def test_touch_does_not_make_a_processed_file_new_but_new_bytes_do(raw: tuple[Path, str, str]) -> None:
+def test_touch_does_not_make_a_processed_file_new_but_new_bytes_do(raw: RawPrefix) -> None:
     """Identity by content: the local etag is the MD5 of the bytes (as S3's ETag), not size+mtime."""
-    raw_dir, prefix, ledger_uri = raw
-    path = put(raw_dir, "a.csv")
+    _, prefix, ledger_uri = raw
+    path = raw.put("a.csv")
     (first,) = find_new_objects(prefix, ledger_uri)
     Ledger(ledger_uri).mark_done("20260101T000000", [first])
-    os.utime(path, (OLD + 60, OLD + 60))  # touch: new mtime, same bytes
+    os.utime(path, (raw.OLD + 60, raw.OLD + 60))  # touch: new mtime, same bytes
     assert find_new_objects(prefix, ledger_uri) == []
-    put(raw_dir, "a.csv", b"label,text\n2,same size!\n", mtime=OLD + 120)  # new bytes (same key)
+    raw.put("a.csv", b"label,text\n2,same size!\n", mtime=raw.OLD + 120)  # new bytes (same key)
     (again,) = find_new_objects(prefix, ledger_uri)
     assert again.etag != first.etag and again.key == "a.csv"
 
 
-def test_ledgers_written_with_size_mtime_etags_still_count_their_files(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv")
+def test_ledgers_written_with_size_mtime_etags_still_count_their_files(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv")
     (obj,) = lakefs.list_objects(prefix)
     legacy = f"{obj.key}|{obj.size}|{obj.size:x}-{int(obj.mtime * 1000):x}"
     lakefs.write_json(f"{ledger_uri}/20250101T000000.json", {"run_key": "20250101T000000", "fingerprints": [legacy]})
     assert find_new_objects(prefix, ledger_uri) == []
 
 
-def test_refused_files_are_not_retried_and_a_corrected_upload_is_new(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "bad.csv", b"garbage\n", mtime=OLD)
-    put(raw_dir, "good.csv", mtime=OLD + 1)
+def test_refused_files_are_not_retried_and_a_corrected_upload_is_new(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("bad.csv", b"garbage\n", mtime=raw.OLD)
+    raw.put("good.csv", mtime=raw.OLD + 1)
     ledger = Ledger(ledger_uri)
     (bad,) = find_new_objects(prefix, ledger_uri, max_files=1)
     assert bad.key == "bad.csv"
@@ -186,15 +169,15 @@ def test_refused_files_are_not_retried_and_a_corrected_upload_is_new(raw: tuple[
     ledger.mark_done("r1", lakefs.list_objects(prefix))
     assert [o["key"] for o in lakefs.read_json(f"{ledger_uri}/r1.json")["objects"]] == ["good.csv"]
     assert find_new_objects(prefix, ledger_uri) == []
-    put(raw_dir, "bad.csv", b"label,text\n1,fixed\n", mtime=OLD + 2)  # corrected re-upload
+    raw.put("bad.csv", b"label,text\n1,fixed\n", mtime=raw.OLD + 2)  # corrected re-upload
     assert [o.key for o in find_new_objects(prefix, ledger_uri)] == ["bad.csv"]
 
 
-def test_forget_makes_chosen_files_new_again(raw: tuple[Path, str, str]) -> None:
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv")
-    put(raw_dir, "sub/b.csv", b"label,text\n2,x\n")
-    put(raw_dir, "c.csv", b"bad")
+def test_forget_makes_chosen_files_new_again(raw: RawPrefix) -> None:
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv")
+    raw.put("sub/b.csv", b"label,text\n2,x\n")
+    raw.put("c.csv", b"bad")
     objs = {o.key: o for o in lakefs.list_objects(prefix)}
     ledger = Ledger(ledger_uri)
     ledger.mark_done("r1", [objs["a.csv"], objs["sub/b.csv"]])
@@ -208,7 +191,7 @@ def test_forget_makes_chosen_files_new_again(raw: tuple[Path, str, str]) -> None
         ledger.forget([])
 
 
-def test_reprocess_script_forgets_by_pattern(lake: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reprocess_script_forgets_by_pattern(raw: RawPrefix, lake: str, capsys: pytest.CaptureFixture[str]) -> None:
     import importlib.util
 
     from include.settings import PROJECT_ROOT
@@ -217,8 +200,7 @@ def test_reprocess_script_forgets_by_pattern(lake: str, capsys: pytest.CaptureFi
     assert spec and spec.loader
     reprocess = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(reprocess)
-    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "amazon_polarity"
-    put(raw_dir, "a.csv")
+    raw.put("a.csv", root=Path(lakefs.local_path(lake)) / "raw" / "amazon_polarity")
     ledger = Ledger.for_zone("amazon_polarity", "raw")
     ledger.mark_done("r1", lakefs.list_objects(f"{lake}/raw/amazon_polarity"))
     assert reprocess.main(["--profile", "amazon_polarity", "nothing*"]) == 1
@@ -228,12 +210,12 @@ def test_reprocess_script_forgets_by_pattern(lake: str, capsys: pytest.CaptureFi
 
 
 def test_missing_outputs_names_entries_whose_output_is_gone(
-    raw: tuple[Path, str, str], lake: str, capsys: pytest.CaptureFixture[str]
+    raw: RawPrefix, lake: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from nlpops.sensors.new_data import NewDataSensor
 
-    raw_dir, prefix, ledger_uri = raw
-    put(raw_dir, "a.csv")
+    _, prefix, ledger_uri = raw
+    raw.put("a.csv")
     out_dir = Path(lakefs.local_path(lake)) / "processed" / "p" / "run=r1"
     out_dir.mkdir(parents=True)
     (out_dir / "part-0.parquet").write_bytes(b"x")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.sdk import PokeReturnValue
@@ -18,26 +17,13 @@ from nlpops.ledger import Ledger
 from nlpops.sensors.new_data import NewDataSensor
 from nlpops.triggers.new_data import NewDataTrigger
 
-OLD = time.time() - 3600
+if TYPE_CHECKING:
+    from conftest import RawPrefix
+
 CONTEXT: dict[str, Any] = {}  # the sensor reads nothing from the context outside reschedule mode
 
 
-def put(root: Path, key: str, data: bytes = b"label,text\n1,good\n", mtime: float = OLD) -> Path:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, (mtime, mtime))
-    return path
-
-
-@pytest.fixture
-def raw(lake: str) -> tuple[Path, str, str]:
-    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "p"
-    raw_dir.mkdir(parents=True)
-    return raw_dir, f"{lake}/raw/p", f"{lake}/ledger/p/raw"
-
-
-def sensor(raw: tuple[Path, str, str], lake: str, **kwargs: Any) -> NewDataSensor:
+def sensor(raw: RawPrefix, lake: str, **kwargs: Any) -> NewDataSensor:
     _, prefix, ledger_uri = raw
     args: dict[str, Any] = {
         "task_id": "wait_for_raw",
@@ -60,7 +46,7 @@ def test_constructor_is_keyword_only_and_declares_template_fields() -> None:
     assert {"prefix_uri", "ledger_uri"} <= set(NewDataSensor.template_fields)
 
 
-def test_execute_defers_with_the_right_trigger_when_nothing_is_new(raw: tuple[Path, str, str], lake: str) -> None:
+def test_execute_defers_with_the_right_trigger_when_nothing_is_new(raw: RawPrefix, lake: str) -> None:
     _, prefix, ledger_uri = raw
     task = sensor(raw, lake, poke_interval=20, timeout=900)
     assert task.deferrable is True  # the default
@@ -85,14 +71,14 @@ def test_execute_defers_with_the_right_trigger_when_nothing_is_new(raw: tuple[Pa
     )
 
 
-def test_execute_returns_at_once_when_new_data_is_already_there(raw: tuple[Path, str, str], lake: str) -> None:
-    raw_dir, prefix, _ = raw
-    put(raw_dir, "a.csv")
+def test_execute_returns_at_once_when_new_data_is_already_there(raw: RawPrefix, lake: str) -> None:
+    _, prefix, _ = raw
+    raw.put("a.csv")
     manifest = sensor(raw, lake).execute(CONTEXT)  # no TaskDeferred raised
     assert manifest == [o.to_dict() for o in lakefs.list_objects(prefix)]
 
 
-def test_rendered_string_fields_are_coerced_and_bad_ones_name_the_field(raw: tuple[Path, str, str], lake: str) -> None:
+def test_rendered_string_fields_are_coerced_and_bad_ones_name_the_field(raw: RawPrefix, lake: str) -> None:
     task = sensor(raw, lake, quiet_seconds="30", max_files="5", max_bytes="")
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(CONTEXT)
@@ -102,9 +88,9 @@ def test_rendered_string_fields_are_coerced_and_bad_ones_name_the_field(raw: tup
         sensor(raw, lake, max_files="many").execute(CONTEXT)
 
 
-def test_execute_complete_returns_the_manifest_on_success(raw: tuple[Path, str, str], lake: str) -> None:
-    raw_dir, prefix, _ = raw
-    put(raw_dir, "a.csv")
+def test_execute_complete_returns_the_manifest_on_success(raw: RawPrefix, lake: str) -> None:
+    _, prefix, _ = raw
+    raw.put("a.csv")
     objects = [o.to_dict() for o in lakefs.list_objects(prefix)]
     event = {"status": "success", "objects": objects, "prefix_uri": prefix}
     assert sensor(raw, lake).execute_complete(CONTEXT, event) == objects
@@ -119,22 +105,20 @@ def test_execute_complete_returns_the_manifest_on_success(raw: tuple[Path, str, 
         (None, "ended without an event"),
     ],
 )
-def test_execute_complete_raises_on_bad_events(
-    raw: tuple[Path, str, str], lake: str, event: dict | None, message: str
-) -> None:
+def test_execute_complete_raises_on_bad_events(raw: RawPrefix, lake: str, event: dict | None, message: str) -> None:
     with pytest.raises(AirflowException, match=message):
         sensor(raw, lake).execute_complete(CONTEXT, event)
 
 
-def test_poke_true_with_manifest_and_false_when_nothing_new(raw: tuple[Path, str, str], lake: str) -> None:
-    raw_dir, prefix, ledger_uri = raw
+def test_poke_true_with_manifest_and_false_when_nothing_new(raw: RawPrefix, lake: str) -> None:
+    _, prefix, ledger_uri = raw
     task = sensor(raw, lake, deferrable=False)
     first = task.poke(CONTEXT)
     assert isinstance(first, PokeReturnValue)
     assert not first
 
-    put(raw_dir, "a.csv")
-    put(raw_dir, "b.csv", mtime=time.time())  # inside the quiet period
+    raw.put("a.csv")
+    raw.put("b.csv", mtime=time.time())  # inside the quiet period
     second = task.poke(CONTEXT)
     assert second.is_done is True
     assert [o["key"] for o in second.xcom_value] == ["a.csv"]
@@ -143,16 +127,14 @@ def test_poke_true_with_manifest_and_false_when_nothing_new(raw: tuple[Path, str
     assert not task.poke(CONTEXT)
 
 
-def test_poke_mode_execute_returns_the_manifest(raw: tuple[Path, str, str], lake: str) -> None:
-    put(raw[0], "a.csv")
+def test_poke_mode_execute_returns_the_manifest(raw: RawPrefix, lake: str) -> None:
+    raw.put("a.csv")
     manifest = sensor(raw, lake, deferrable=False).execute(CONTEXT)
     assert [o["key"] for o in manifest] == ["a.csv"]
 
 
 @pytest.mark.parametrize("deferrable", [True, False])
-def test_timeout_skips_with_soft_fail_and_fails_without(
-    raw: tuple[Path, str, str], lake: str, deferrable: bool
-) -> None:
+def test_timeout_skips_with_soft_fail_and_fails_without(raw: RawPrefix, lake: str, deferrable: bool) -> None:
     # wait_timeout_minutes=0 (rendered from a DAG param, hence a string): look once, then time out.
     with pytest.raises(AirflowSkipException):
         sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0", soft_fail=True).execute(CONTEXT)
@@ -160,13 +142,13 @@ def test_timeout_skips_with_soft_fail_and_fails_without(
         sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0").execute(CONTEXT)
 
 
-def test_wait_timeout_minutes_replaces_timeout(raw: tuple[Path, str, str], lake: str) -> None:
+def test_wait_timeout_minutes_replaces_timeout(raw: RawPrefix, lake: str) -> None:
     with pytest.raises(TaskDeferred) as deferred:
         sensor(raw, lake, wait_timeout_minutes=3, timeout=10).execute(CONTEXT)
     assert deferred.value.timeout == timedelta(minutes=3)
 
 
-def test_deferred_timeout_skips_with_soft_fail_and_fails_without(raw: tuple[Path, str, str], lake: str) -> None:
+def test_deferred_timeout_skips_with_soft_fail_and_fails_without(raw: RawPrefix, lake: str) -> None:
     # What the scheduler hands back to the task when the trigger's timeout expired.
     timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
     with pytest.raises(AirflowSkipException):
@@ -175,10 +157,10 @@ def test_deferred_timeout_skips_with_soft_fail_and_fails_without(raw: tuple[Path
         sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
 
 
-def test_resume_runs_execute_complete(raw: tuple[Path, str, str], lake: str) -> None:
-    put(raw[0], "a.csv")
-    objects = [o.to_dict() for o in lakefs.list_objects(raw[1])]
-    event = {"status": "success", "objects": objects, "prefix_uri": raw[1]}
+def test_resume_runs_execute_complete(raw: RawPrefix, lake: str) -> None:
+    raw.put("a.csv")
+    objects = [o.to_dict() for o in lakefs.list_objects(raw.uri)]
+    event = {"status": "success", "objects": objects, "prefix_uri": raw.uri}
     assert sensor(raw, lake).resume_execution("execute_complete", {"event": event}, CONTEXT) == objects
 
 
@@ -194,7 +176,7 @@ def dag_sensor(lake: str) -> NewDataSensor:
     return task
 
 
-def test_trigger_error_event_fails_the_dag_sensor_through_airflows_resume_path(lake: str) -> None:
+def test_trigger_error_event_fails_the_dag_sensor_through_airflows_resume_path(raw: RawPrefix, lake: str) -> None:
     """A corrupt ledger (or S3 AccessDenied) is an error event: with soft_fail the task must fail, not skip."""
     import asyncio
 
@@ -203,8 +185,7 @@ def test_trigger_error_event_fails_the_dag_sensor_through_airflows_resume_path(l
 
     s = get_settings()
     task = dag_sensor(lake)
-    raw_dir = Path(lakefs.local_path(s.zone_uri("raw", "amazon_polarity")))
-    put(raw_dir, "a.csv")
+    raw.put("a.csv", root=Path(lakefs.local_path(s.zone_uri("raw", "amazon_polarity"))))
     ledger_dir = Path(lakefs.local_path(s.zone_uri("ledger", "amazon_polarity", "raw")))
     ledger_dir.mkdir(parents=True)
     (ledger_dir / "20260101T000000.json").write_text("{not json")
@@ -234,7 +215,7 @@ def test_trigger_error_event_fails_the_dag_sensor_through_airflows_resume_path(l
     ],
 )
 def test_only_the_wait_timeout_skips_a_soft_fail_sensor(
-    raw: tuple[Path, str, str], lake: str, next_method: str, kwargs: dict[str, Any], message: str
+    raw: RawPrefix, lake: str, next_method: str, kwargs: dict[str, Any], message: str
 ) -> None:
     from nlpops.sensors.new_data import NewDataSensorError
 
@@ -247,10 +228,10 @@ def test_only_the_wait_timeout_skips_a_soft_fail_sensor(
 
 
 @pytest.mark.parametrize("deferrable", [True, False])
-def test_timeout_names_files_that_match_no_pattern(raw: tuple[Path, str, str], lake: str, deferrable: bool) -> None:
+def test_timeout_names_files_that_match_no_pattern(raw: RawPrefix, lake: str, deferrable: bool) -> None:
     """Files are there but none matches input.file_patterns: the timeout says so and lists a few."""
     for i in range(7):
-        put(raw[0], f"yelp_{i}_labelled.txt")
+        raw.put(f"yelp_{i}_labelled.txt")
     with pytest.raises(AirflowSensorTimeout) as timed_out:
         sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0").execute(CONTEXT)
     message = str(timed_out.value)
@@ -261,12 +242,12 @@ def test_timeout_names_files_that_match_no_pattern(raw: tuple[Path, str, str], l
         sensor(raw, lake, deferrable=deferrable, wait_timeout_minutes="0", soft_fail=True).execute(CONTEXT)
 
 
-def test_deferred_timeout_names_unmatched_files_and_is_quiet_without(raw: tuple[Path, str, str], lake: str) -> None:
+def test_deferred_timeout_names_unmatched_files_and_is_quiet_without(raw: RawPrefix, lake: str) -> None:
     timeout_kwargs = {"error": TriggerFailureReason.TRIGGER_TIMEOUT}
     with pytest.raises(AirflowSensorTimeout) as plain:
         sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
     assert "match none" not in str(plain.value)
-    put(raw[0], "imdb_labelled.txt")
+    raw.put("imdb_labelled.txt")
     with pytest.raises(AirflowSensorTimeout, match=r"1 file\(s\) .* imdb_labelled\.txt"):
         sensor(raw, lake).resume_execution(TRIGGER_FAIL_REPR, timeout_kwargs, CONTEXT)
     with pytest.raises(AirflowSkipException, match=r"imdb_labelled\.txt"):

@@ -8,7 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from airflow.triggers.base import TriggerEvent
@@ -17,33 +17,22 @@ from include import lake as lakefs
 from nlpops.ledger import Ledger
 from nlpops.triggers.new_data import NewDataTrigger
 
-OLD = time.time() - 3600
+if TYPE_CHECKING:
+    from conftest import RawPrefix
 
 
-def put(root: Path, key: str, data: bytes = b"label,text\n1,good\n", mtime: float = OLD) -> Path:
-    path = root / key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, (mtime, mtime))
-    return path
-
-
-@pytest.fixture
-def raw(lake: str) -> tuple[Path, dict[str, Any]]:
-    """(raw folder, trigger kwargs watching it) in the test's lake."""
-    raw_dir = Path(lakefs.local_path(lake)) / "raw" / "p"
-    raw_dir.mkdir(parents=True)
-    kwargs: dict[str, Any] = {
-        "prefix_uri": f"{lake}/raw/p",
-        "ledger_uri": f"{lake}/ledger/p/raw",
+def watching(raw: RawPrefix) -> dict[str, Any]:
+    """NewDataTrigger kwargs watching the test's raw prefix."""
+    return {
+        "prefix_uri": raw.uri,
+        "ledger_uri": raw.ledger_uri,
         "patterns": ["*.csv", "*.csv.gz"],
         "quiet_seconds": 60,
         "max_files": None,
         "max_bytes": None,
         "poke_interval": 0.05,
-        "lake_root_uri": lake,
+        "lake_root_uri": raw.uri.removesuffix("/raw/p"),
     }
-    return raw_dir, kwargs
 
 
 def import_string(classpath: str) -> Any:
@@ -101,12 +90,12 @@ def test_defaults_serialize_too() -> None:
     assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)
 
 
-def test_yields_new_objects_and_ignores_temp_hidden_and_other_names(raw: tuple[Path, dict[str, Any]]) -> None:
-    raw_dir, kwargs = raw
-    put(raw_dir, "2026/01/a.csv", mtime=OLD)
-    put(raw_dir, "b.csv.gz", b"\x1f\x8b", mtime=OLD + 1)
+def test_yields_new_objects_and_ignores_temp_hidden_and_other_names(raw: RawPrefix) -> None:
+    kwargs = watching(raw)
+    raw.put("2026/01/a.csv", mtime=raw.OLD)
+    raw.put("b.csv.gz", b"\x1f\x8b", mtime=raw.OLD + 1)
     for ignored in [".hidden.csv", "_SUCCESS", "c.csv.tmp", "d.csv.part", "_tmp/e.csv", ".staging/f.csv", "g.txt"]:
-        put(raw_dir, ignored)
+        raw.put(ignored)
 
     event = first_event(NewDataTrigger(**kwargs))
 
@@ -117,17 +106,17 @@ def test_yields_new_objects_and_ignores_temp_hidden_and_other_names(raw: tuple[P
     assert first["uri"] == f"{kwargs['prefix_uri']}/2026/01/a.csv"
 
 
-def test_quiet_period_and_polling_until_something_is_new(raw: tuple[Path, dict[str, Any]]) -> None:
-    raw_dir, kwargs = raw
-    put(raw_dir, "fresh.csv", mtime=time.time())  # still being written
+def test_quiet_period_and_polling_until_something_is_new(raw: RawPrefix) -> None:
+    kwargs = watching(raw)
+    raw.put("fresh.csv", mtime=time.time())  # still being written
     trigger = NewDataTrigger(**kwargs)
 
     async def go() -> TriggerEvent:
         task = asyncio.create_task(anext(trigger.run()))
         await asyncio.sleep(0.4)  # several polls
         assert not task.done(), "fired on a file inside its quiet period"
-        old = OLD - 10
-        os.utime(raw_dir / "fresh.csv", (old, old))  # the upload finished long ago
+        old = raw.OLD - 10
+        os.utime(raw.dir / "fresh.csv", (old, old))  # the upload finished long ago
         return await asyncio.wait_for(task, 5)
 
     assert keys(asyncio.run(go())) == ["fresh.csv"]
@@ -139,26 +128,26 @@ def test_keeps_polling_when_the_prefix_does_not_exist_yet(lake: str) -> None:
         first_event(trigger, timeout=0.3)
 
 
-def test_respects_the_ledger_and_a_changed_reupload_is_new(raw: tuple[Path, dict[str, Any]]) -> None:
-    raw_dir, kwargs = raw
-    put(raw_dir, "a.csv", b"v1", mtime=OLD)
-    put(raw_dir, "b.csv", b"v1", mtime=OLD + 1)
+def test_respects_the_ledger_and_a_changed_reupload_is_new(raw: RawPrefix) -> None:
+    kwargs = watching(raw)
+    raw.put("a.csv", b"v1", mtime=raw.OLD)
+    raw.put("b.csv", b"v1", mtime=raw.OLD + 1)
     ledger = Ledger(kwargs["ledger_uri"])
     ledger.mark_done("run-1", lakefs.list_objects(kwargs["prefix_uri"]))
     with pytest.raises(TimeoutError):
         first_event(NewDataTrigger(**kwargs), timeout=0.3)
 
-    put(raw_dir, "b.csv", b"v2 with more rows", mtime=OLD + 2)
+    raw.put("b.csv", b"v2 with more rows", mtime=raw.OLD + 2)
     event = first_event(NewDataTrigger(**kwargs))
     assert keys(event) == ["b.csv"]
     assert event.payload["objects"][0]["size"] == len(b"v2 with more rows")
 
 
-def test_caps_batch_by_files_then_bytes_oldest_first(raw: tuple[Path, dict[str, Any]]) -> None:
-    raw_dir, kwargs = raw
+def test_caps_batch_by_files_then_bytes_oldest_first(raw: RawPrefix) -> None:
+    kwargs = watching(raw)
     # Name order differs from age order: the batch follows age.
     for i, name in enumerate(["d.csv", "c.csv", "b.csv", "a.csv"]):
-        put(raw_dir, name, b"x" * 100, mtime=OLD + i)
+        raw.put(name, b"x" * 100, mtime=raw.OLD + i)
 
     assert keys(first_event(NewDataTrigger(**{**kwargs, "max_files": 2}))) == ["d.csv", "c.csv"]
     assert keys(first_event(NewDataTrigger(**{**kwargs, "max_bytes": 250}))) == ["d.csv", "c.csv"]
@@ -170,18 +159,18 @@ def test_caps_batch_by_files_then_bytes_oldest_first(raw: tuple[Path, dict[str, 
     assert keys(first_event(NewDataTrigger(**{**kwargs, "max_files": 2}))) == ["b.csv", "a.csv"]
 
 
-def test_symlink_is_reported_not_skipped(raw: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    raw_dir, kwargs = raw
-    target = put(tmp_path, "elsewhere/x.csv")
-    (raw_dir / "x.csv").symlink_to(target)
-    os.utime(raw_dir / "x.csv", (OLD, OLD), follow_symlinks=False)
+def test_symlink_is_reported_not_skipped(raw: RawPrefix, tmp_path: Path) -> None:
+    kwargs = watching(raw)
+    target = raw.put("elsewhere/x.csv", root=tmp_path)
+    (raw.dir / "x.csv").symlink_to(target)
+    os.utime(raw.dir / "x.csv", (raw.OLD, raw.OLD), follow_symlinks=False)
     (obj,) = first_event(NewDataTrigger(**kwargs)).payload["objects"]
     assert obj["is_symlink"] is True
     assert obj["link_target"] == str(target)
 
 
-def test_error_yields_an_error_event(raw: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
-    _, kwargs = raw
+def test_error_yields_an_error_event(raw: RawPrefix, tmp_path: Path) -> None:
+    kwargs = watching(raw)
     kwargs["lake_root_uri"] = (tmp_path / "another-lake").as_uri()
     event = first_event(NewDataTrigger(**kwargs))
     assert event.payload["status"] == "error"
