@@ -100,6 +100,16 @@ def apply_decisions(
     run wrote a version in between, the decisions are refused rather than merged blindly.
     """
     current = current_map(profile, models_uri)
+    ours = {d.decision_id for d in decisions if d.action == "new"}
+    if (
+        current.version == expected_version + 1
+        and current.added
+        and {str(v.get("decision_id")) for v in current.added.values()} <= ours
+    ):
+        # A retry of the task that already wrote this version: the same decisions, nothing more to do.
+        from ml.categories.category_map import read_version
+
+        return read_version(profile, models_uri, expected_version), current
     if current.version != expected_version:
         raise DecisionError(
             f"the category map of {profile.name} moved from v{expected_version} to v{current.version} "

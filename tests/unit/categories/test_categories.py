@@ -54,9 +54,12 @@ def test_map_versions_are_written_once_listed_and_diffable(models_uri: str) -> N
     assert cm.list_versions(models_uri) == [1]
     assert cm.current_map(profile, models_uri) == new
     assert cm.diff(old, new)["added_classes"] == ["counterfeit"]
-    # a review opened against v0 cannot write over v1
+    # the same decisions again (a task retry) find their own version
+    assert apply_decisions(profile, models_uri, [d], expected_version=0, created_at="t")[1] == new
+    # another review opened against v0 cannot write over v1
+    other = parse_response(_response(OPTION_NEW, "fake"), cluster=0, size=3, run_key="r2", classes=seed.classes)
     with pytest.raises(DecisionError, match="moved from v0 to v1"):
-        apply_decisions(profile, models_uri, [d], expected_version=0, created_at="t")
+        apply_decisions(profile, models_uri, [other], expected_version=0, created_at="t")
     # the same class again is refused, with the fix in the message
     with pytest.raises(DecisionError, match="belongs to counterfeit"):
         apply_decisions(profile, models_uri, [d], expected_version=1, created_at="t")
