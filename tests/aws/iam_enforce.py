@@ -167,6 +167,8 @@ def authorizations(
         if op in {"StartQueryExecution", "GetWorkGroup"}:
             workgroup = params.get("WorkGroup") or "primary"
             return [(action, _arn("athena", f"workgroup/{workgroup}"), {})]
+        if op == "GetTableMetadata":
+            return [(action, _arn("athena", f"datacatalog/{params.get('CatalogName') or 'AwsDataCatalog'}"), {})]
         if op in {"GetQueryExecution", "GetQueryResults", "StopQueryExecution"}:
             # the query's workgroup: the project runs every query in its own workgroup
             return [(action, _arn("athena", f"workgroup/{athena_workgroup}"), {})]
