@@ -7,12 +7,16 @@ and the same offline switches.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from include.settings import PROJECT_ROOT
+
+#: Where the local OpenLineage file transport writes, relative to ``AIRFLOW_HOME``.
+LINEAGE_EVENTS = "openlineage-events.jsonl"
 
 
 def airflow_environ(airflow_home: str | Path | None = None, **extra: str) -> dict[str, str]:
@@ -43,6 +47,11 @@ def airflow_environ(airflow_home: str | Path | None = None, **extra: str) -> dic
             # `airflow dags test` (demo, tests) cannot finish a run whose DAG has a DeadlineAlert in
             # Airflow 3.3.2; the stack (scripts/stack.py) turns them back on for its real scheduler.
             "NLPOPS_DEADLINE_ALERTS": env.get("NLPOPS_DEADLINE_ALERTS", "false"),
+            # OpenLineage: every task's run and datasets as JSON lines beside the metadata DB, unless a
+            # transport is configured (e.g. Marquez over HTTP, README "Lineage")
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": env.get("AIRFLOW__OPENLINEAGE__NAMESPACE", "nlpops"),
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": env.get("AIRFLOW__OPENLINEAGE__TRANSPORT")
+            or json.dumps({"type": "file", "log_file_path": str(home / LINEAGE_EVENTS), "append": True}),
         }
     )
     env.update(extra)

@@ -151,3 +151,49 @@ def test_drift_checks_both_batches_and_emits_the_asset_event_that_queues_train(a
     assert [h.batch for h in history] == [first_key, pipeline["drifted_key"]]
     assert _queued(airflow_home, "amazon_polarity_train") == 1
     _passed(pipeline, "drift_queues_train")
+
+
+def test_lineage_follows_a_prediction_back_to_its_raw_file(airflow_home, pipeline):
+    """Through the OpenLineage events the runs above emitted (file transport of nlpops.runtime):
+    result row → scoring run → model version → training run → processed run → raw file."""
+    import json
+    from pathlib import Path
+
+    import duckdb
+
+    from include import lake
+    from nlpops.lineage import JOB_FACET, dataset_name
+    from nlpops.runtime import LINEAGE_EVENTS
+
+    _stage(pipeline, "batch_rerun")
+    events_file = airflow_home.home / LINEAGE_EVENTS
+    assert events_file.is_file(), f"no OpenLineage events at {events_file}: is the file transport configured?"
+    events = [json.loads(line) for line in events_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    done = [e for e in events if e["eventType"] == "COMPLETE"]
+
+    def ds(d: dict) -> tuple[str, str]:
+        return d["namespace"], d["name"]
+
+    def run_of(kind: str, **match) -> dict:
+        found = [e for e in done if (e["run"].get("facets", {}).get(JOB_FACET) or {}).get("kind") == kind]
+        found = [e for e in found if all(f(e) for f in match.values())]
+        assert len(found) == 1, f"{len(found)} COMPLETE {kind} events match; jobs: {[e['job']['name'] for e in done]}"
+        return found[0]
+
+    results = lake.local_path(airflow_home.settings().zone_uri("results", "amazon_polarity"))
+    row = duckdb.sql(
+        f"SELECT source_uri, source_record, job_name, model_version FROM read_parquet('{results}/**/*.parquet', "
+        "hive_partitioning=true) ORDER BY source_uri, source_record LIMIT 1"
+    ).fetchall()[0]
+    source_uri, _, job_name, version = row
+    scoring = run_of("transform", job=lambda e: e["run"]["facets"][JOB_FACET]["job_name"] == job_name)
+    assert dataset_name(source_uri) in {ds(d) for d in scoring["inputs"]}, "scoring did not read the row's input"
+    model = [d for d in scoring["inputs"] if d["name"] == f"amazon_polarity/versions/{version}"]
+    assert len(model) == 1 and model[0]["namespace"].startswith("mlflow+"), scoring["inputs"]
+    artefact = ds(model[0]["facets"]["symlinks"]["identifiers"][0])
+    training = run_of("training", out=lambda e: artefact in {ds(d) for d in e["outputs"]})
+    processed = {ds(d) for d in training["inputs"]}
+    assert processed and all("/processed/amazon_polarity/run=" in name for _, name in processed), processed
+    etl = run_of("etl", out=lambda e: bool(processed & {ds(d) for d in e["outputs"]}))
+    raw = [name for ns, name in map(ds, etl["inputs"]) if ns == "file" and "/raw/amazon_polarity/" in name]
+    assert raw and all(Path(name).is_file() for name in raw), etl["inputs"]
