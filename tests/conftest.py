@@ -53,3 +53,41 @@ def shared_datasets() -> Path:
     if not SHARED_DATASETS.is_dir():
         pytest.fail(f"real datasets expected at {SHARED_DATASETS} (CI checks out ../shared beside the project)")
     return SHARED_DATASETS
+
+
+def _publish_processed(processed_uri: str, run: str, n: int = 40) -> None:
+    """One published processed run with train/validation/test splits (contract columns), local or S3."""
+    import io
+
+    import pandas as pd
+
+    from include import lake
+
+    words = {"negative": ["awful", "terrible", "hate", "broken"], "positive": ["great", "love", "perfect", "happy"]}
+    staging = lake.staging_uri(f"{processed_uri}/run={run}")
+    counts = {"train": n, "validation": n // 2, "test": n // 2}
+    for split, rows in counts.items():
+        frame = pd.DataFrame(
+            [
+                {
+                    "id": f"{split}-{i}",
+                    "text": f"it was {words[lab][i % 4]} really {words[lab][(i + 1) % 4]} {split} {i}",
+                    "label": lab,
+                    "content_hash": f"{split[:2]}{run[:8]}{i:010d}",
+                    "source_uri": f"{processed_uri}/raw.csv",
+                    "ingest_run": run,
+                }
+                for i in range(rows)
+                for lab in [("negative", "positive")[i % 2]]
+            ]
+        )
+        buf = io.BytesIO()
+        frame.to_parquet(buf, index=False)
+        lake.write_bytes(f"{staging}/split={split}/part-00000.parquet", buf.getvalue())
+    lake.publish_dir(staging, f"{processed_uri}/run={run}", {"run_key": run, "rows_per_split": counts})
+
+
+@pytest.fixture
+def publish_processed():
+    """``publish_processed(processed_uri, run, n=40)``: publish a small two-class processed run."""
+    return _publish_processed

@@ -7,7 +7,6 @@ sequence, the real artefacts in S3 and the requests botocore's model accepts.
 
 from __future__ import annotations
 
-import io
 import json
 import urllib.request
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import pandas as pd
 import pytest
 from airflow.providers.common.compat.sdk import AirflowException, TaskDeferred
 
@@ -26,13 +24,12 @@ LAKE = "nlpops-unit-lake"
 ROLE = "arn:aws:iam::123456789012:role/nlpops-sagemaker-execution"
 #: the project image (docker/sagemaker): the aws target refuses the framework images
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:test"
-WORDS = {"negative": ["awful", "terrible", "hate", "broken"], "positive": ["great", "love", "perfect", "happy"]}
 LOGICAL = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN_ID = "scheduled__2026-11-23T02:00:00+00:00"
 
 
 @pytest.fixture
-def sm(moto_server, monkeypatch, tmp_path):
+def sm(moto_server, monkeypatch, tmp_path, publish_processed):
     """Lake + artefacts buckets on a moto server, the training player and the request recorder installed."""
     from players.base import PLAYER_ACCESS_KEY, PLAYER_SECRET_KEY, RequestRecorder
     from players.sagemaker_training import SageMakerTrainingPlayer
@@ -73,7 +70,7 @@ def sm(moto_server, monkeypatch, tmp_path):
     recorder = RequestRecorder()
     recorder.install()
     settings = load_settings()
-    publish_processed(settings.zone_uri("processed", "amazon_polarity"), "20261101T000000")
+    publish_processed(settings.zone_uri("processed", "amazon_polarity"), "20261101T000000", n=60)
     try:
         yield SimpleNamespace(player=player, recorder=recorder, settings=settings, client=client, kms=kms)
     finally:
@@ -82,31 +79,6 @@ def sm(moto_server, monkeypatch, tmp_path):
         player.uninstall()
         get_settings.cache_clear()
         session.clear_cache()
-
-
-def publish_processed(processed_uri: str, run: str, n: int = 60) -> None:
-    from include import lake
-
-    counts = {"train": n, "validation": n // 2, "test": n // 2}
-    for split, rows in counts.items():
-        frame = pd.DataFrame(
-            [
-                {
-                    "id": f"{split}-{i}",
-                    "text": f"it was {WORDS[lab][i % 4]} really {WORDS[lab][(i + 1) % 4]} {split} {i}",
-                    "label": lab,
-                    "content_hash": f"{split[:2]}{i:014d}",
-                    "source_uri": "s3://raw.csv",
-                    "ingest_run": run,
-                }
-                for i in range(rows)
-                for lab in [("negative", "positive")[i % 2]]
-            ]
-        )
-        buf = io.BytesIO()
-        frame.to_parquet(buf, index=False)
-        lake.write_bytes(f"{processed_uri}/run={run}/split={split}/part-00000.parquet", buf.getvalue())
-    lake.write_json(f"{processed_uri}/run={run}/_manifest.json", {"run_key": run, "rows_per_split": counts})
 
 
 def make_operator(settings, **hp: Any):

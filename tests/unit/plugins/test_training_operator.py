@@ -6,41 +6,15 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from include import lake as lk
 
 LOGICAL = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
-WORDS = {"negative": ["awful", "terrible", "hate", "broken"], "positive": ["great", "love", "perfect", "happy"]}
-
-
-def publish_processed(processed_uri: str, run: str, n: int = 40) -> None:
-    """One published processed run with train/validation/test splits (contract columns)."""
-    staging = lk.staging_uri(f"{processed_uri}/run={run}")
-    counts = {"train": n, "validation": n // 2, "test": n // 2}
-    for split, rows in counts.items():
-        frame = pd.DataFrame(
-            [
-                {
-                    "id": f"{split}-{i}",
-                    "text": f"it was {WORDS[lab][i % 4]} really {WORDS[lab][(i + 1) % 4]} {split} {i}",
-                    "label": lab,
-                    "content_hash": f"{split[:2]}{run[:8]}{i:010d}",
-                    "source_uri": "file:///raw.csv",
-                    "ingest_run": run,
-                }
-                for i in range(rows)
-                for lab in [("negative", "positive")[i % 2]]
-            ]
-        )
-        path = Path(lk.local_path(f"{staging}/split={split}"))
-        path.mkdir(parents=True)
-        frame.to_parquet(path / "part-00000.parquet", index=False)
-    lk.publish_dir(staging, f"{processed_uri}/run={run}", {"run_key": run, "rows_per_split": counts})
 
 
 def make_operator(settings, **kwargs):
@@ -88,7 +62,9 @@ def fake_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return "fake_train_entry"
 
 
-def test_job_name_is_deterministic_and_a_retry_leaves_one_job_dir(lake: str, fake_entry: str) -> None:
+def test_job_name_is_deterministic_and_a_retry_leaves_one_job_dir(
+    lake: str, fake_entry: str, publish_processed: Callable[..., None]
+) -> None:
     from include.naming import is_valid_job_name
     from include.settings import get_settings
 
@@ -114,7 +90,9 @@ def test_job_name_is_deterministic_and_a_retry_leaves_one_job_dir(lake: str, fak
     assert second["metrics"] == {"macro_f1": 0.9}
 
 
-def test_on_kill_stops_the_child(lake: str, fake_entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_on_kill_stops_the_child(
+    lake: str, fake_entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, publish_processed: Callable[..., None]
+) -> None:
     from include.settings import get_settings
     from nlpops.jobs.local import LocalJobError
 
@@ -146,7 +124,7 @@ def test_on_kill_stops_the_child(lake: str, fake_entry: str, tmp_path: Path, mon
         os.kill(pid, 0)
 
 
-def test_real_entry_end_to_end(lake: str) -> None:
+def test_real_entry_end_to_end(lake: str, publish_processed: Callable[..., None]) -> None:
     """The real ``ml.train`` in a child process: artefact is loadable, metrics come back."""
     from include.settings import get_settings
     from ml.artefact import META_FILE, MODEL_FILE, load_pipeline, unpack_model_archive
