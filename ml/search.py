@@ -330,22 +330,31 @@ def _search(
 
 
 def selection_tags(selection: dict[str, Any] | None) -> dict[str, str]:
-    """Registry tags of a :meth:`SearchResult.summary` (none when no search ran)."""
+    """Registry tags of a :meth:`SearchResult.summary` (none when no search ran).
+
+    Values keep to the characters SageMaker's ``CustomerMetadataProperties`` accept (letters,
+    digits, spaces and ``_.:/=+-@``): ``key=value`` pairs, no JSON, no ``±``.
+    """
     if not selection:
         return {}
-    import json
+    import re
 
+    def safe(text: Any) -> str:
+        return " ".join(re.sub(r"[^\w\s.:/=+\-@]", " ", str(text)).split())[:256]
+
+    winner = selection.get("winner") or {}
     tags = {
-        "selection_winner": json.dumps(selection.get("winner"), sort_keys=True),
-        "selection_method": str(selection.get("method", "")),
-        "selection_candidates": str(selection.get("candidates", "")),
-        "selection_seconds": str(selection.get("elapsed_seconds", "")),
+        "selection_winner": safe(" ".join(f"{k}={v}" for k, v in winner.items())),
+        "selection_method": safe(selection.get("method", "")),
+        "selection_candidates": safe(selection.get("candidates", "")),
+        "selection_seconds": safe(selection.get("elapsed_seconds", "")),
     }
     if selection.get("cv_mean") is not None:
-        tags[f"cv_{selection.get('metric', 'metric')}"] = (
-            f"{selection['cv_mean']:.4f} ± {selection.get('cv_std') or 0:.4f} ({selection.get('cv_rows')} rows)"
-        )
-    return tags
+        std = selection.get("cv_std")
+        spread = "" if std is None else f" +/- {std:.4f}"
+        rows = "" if selection.get("cv_rows") is None else f" rows={selection['cv_rows']}"
+        tags[f"cv_{selection.get('metric', 'metric')}"] = safe(f"{selection['cv_mean']:.4f}{spread}{rows}")
+    return {k: v for k, v in tags.items() if v}
 
 
 def selection_html(selection: dict[str, Any] | None) -> str:

@@ -116,8 +116,10 @@ def test_selection_reaches_report_and_registry_tags() -> None:
     result = search(Hyperparameters(min_df=1, char_ngram_max=0), texts, labels, budget_seconds=60, n_candidates=3)
     summary = result.summary()
     tags = selection_tags(summary)
-    assert json.loads(tags["selection_winner"])["C"] == result.winner.C
-    assert tags["cv_macro_f1"].startswith(f"{summary['cv_mean']:.4f} ± ")
+    assert f"C={result.winner.C}" in tags["selection_winner"].split()
+    assert tags["cv_macro_f1"].startswith(f"{summary['cv_mean']:.4f} +/- ")
+    # SageMaker's CustomerMetadataProperties value pattern (letters, digits, spaces, _.:/=+-@)
+    assert all(re.fullmatch(r"[\w\s.:/=+\-@]{1,256}", v) for v in tags.values()), tags
     assert selection_tags(None) == {}
     pipe = build_pipeline(result.winner).fit(texts, labels)
     challenger = {**evaluate(pipe, texts, labels, sorted(set(labels))), "selection": summary}
