@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -176,7 +176,8 @@ class Settings:
     #: file with the accepted tokens (``<caller> <token>`` per line, or one bare token).
     serving_token_file: str = ""
     #: a single accepted token (caller ``default``); prefer the file or the Airflow connection.
-    serving_token: str = ""
+    #: Kept out of ``repr``: printing or logging the settings never shows it.
+    serving_token: str = field(default="", repr=False)
     #: Airflow connection (login = caller, password = token) read by `make serve` when no file/token is set.
     serving_conn_id: str = "nlpops_serving"
     #: request bodies above this many bytes get 413 (SageMaker real-time's limit is 6 MB).

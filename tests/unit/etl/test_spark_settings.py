@@ -64,3 +64,11 @@ def test_code_version_defaults_to_the_checkout_commit_and_can_be_set():
     assert load_settings({"NLPOPS_CODE_VERSION": "v1.2"}).resolved_code_version() == "v1.2"
     derived = load_settings({}).resolved_code_version()
     assert derived.startswith(("git:", "nlpops==")) and derived != "unknown"
+
+
+def test_the_serving_token_never_appears_when_settings_are_printed():
+    from include.settings import load_settings
+
+    settings = load_settings({"NLPOPS_SERVING_TOKEN": "s3cr3t-token-value"})
+    assert settings.serving_token == "s3cr3t-token-value"
+    assert "s3cr3t-token-value" not in repr(settings) and "s3cr3t-token-value" not in str(settings)
