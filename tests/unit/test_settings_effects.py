@@ -1,4 +1,4 @@
-"""The Spark settings reach the session builder (no JVM started: the builder is recorded)."""
+"""Settings reach what they configure (Spark session, code version) and keep secrets out of repr."""
 
 from __future__ import annotations
 
