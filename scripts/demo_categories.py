@@ -30,7 +30,7 @@ def review(demo: Demo) -> None:
     """Run the categories DAG; answer its review (most novel cluster = a new category) via the REST API."""
     from ml.categories.decisions import OPTION_IGNORE, OPTION_NEW
 
-    banner("categories: cluster recent scored texts, report, human review (HITL)")
+    banner("4. categories: cluster recent scored texts, report, human review (HITL)")
     demo.clock += 1
     logical = f"2026-01-01T{demo.clock:02d}:00:00+00:00"
     dag_id = f"{PROFILE}_categories"
