@@ -62,6 +62,9 @@ SAGEMAKER = {
     "CreateTrainingJob": ("training-job", "TrainingJobName"),
     "DescribeTrainingJob": ("training-job", "TrainingJobName"),
     "StopTrainingJob": ("training-job", "TrainingJobName"),
+    "CreateHyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJobName"),
+    "DescribeHyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJobName"),
+    "StopHyperParameterTuningJob": ("hyper-parameter-tuning-job", "HyperParameterTuningJobName"),
     "CreateTransformJob": ("transform-job", "TransformJobName"),
     "DescribeTransformJob": ("transform-job", "TransformJobName"),
     "StopTransformJob": ("transform-job", "TransformJobName"),
@@ -119,10 +122,11 @@ def authorizations(
             out.append((action, resource, {}))
             if params.get("Tags"):
                 out.append(("sagemaker:AddTags", resource, {}))
-            role = params.get("RoleArn") or params.get("ExecutionRoleArn")
+            job = params.get("TrainingJobDefinition") or params  # a tuning job's training jobs
+            role = job.get("RoleArn") or params.get("ExecutionRoleArn")
             if role:
                 out.append(_pass_role(role, "sagemaker.amazonaws.com"))
-            volume = (params.get("ResourceConfig") or params.get("TransformResources") or {}).get("VolumeKmsKeyId")
+            volume = (job.get("ResourceConfig") or params.get("TransformResources") or {}).get("VolumeKmsKeyId")
             if volume:
                 out.append(_grant(volume))
             return out

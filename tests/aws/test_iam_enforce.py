@@ -31,6 +31,13 @@ def test_a_training_job_needs_pass_role_grant_and_tags():
         ("iam:PassRole", ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("kms:CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
     ]
+    tuning = {"HyperParameterTuningJobName": "nlpops-t", "TrainingJobDefinition": params}
+    assert authorizations("sagemaker:CreateHyperParameterTuningJob", tuning, glue_database="d", athena_workgroup="w")[
+        1:
+    ] == [
+        ("iam:PassRole", ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        ("kms:CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
+    ]
     with pytest.raises(LookupError, match="no authorization rule for sagemaker:CreateEndpoint"):
         authorizations("sagemaker:CreateEndpoint", {}, glue_database="d", athena_workgroup="w")
 
