@@ -8,6 +8,8 @@ and the Airflow execution role carries the MWAA execution-role baseline.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from test_infra import EXAMPLE, load_template, role_policy, with_examples
 
@@ -19,7 +21,9 @@ ACCOUNT = EXAMPLE["${AccountId}"]
 REGION = EXAMPLE["${Region}"]
 
 
+@functools.cache
 def policy(logical_id: str) -> dict:
+    """The role's policy with example values (parsed once: the template takes a second to decode)."""
     return with_examples(role_policy(load_template(), logical_id))
 
 
