@@ -21,8 +21,12 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
+from nlpops.aws.session import use_airflow_connection
 from nlpops.timetables import NextCronTimetable
 from nlpops.ui.app import app as model_ops_app
+
+# The api-server's Model Ops page reads the lake (and the registry) with the AWS connection.
+use_airflow_connection()
 
 URL_PREFIX = "/nlpops"
 

@@ -24,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from include.profiles import get_profile
     from include.settings import get_settings
+    from nlpops.aws.session import use_airflow_connection
     from nlpops.ledger import Ledger
 
+    use_airflow_connection()  # an s3:// lake is read with the Airflow AWS connection, as the sensor does
     settings = get_settings()
     get_profile(args.profile, settings)  # an unknown profile fails here, naming the file
     forgotten = Ledger.for_zone(args.profile, args.zone, settings).forget(args.patterns)

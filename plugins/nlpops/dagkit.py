@@ -280,7 +280,11 @@ def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -
     """
     from include.profiles import broken_profiles, enabled_profiles
     from include.settings import get_settings
+    from nlpops.aws.session import use_airflow_connection
 
+    # Every process that parses the DAG files (dag processor, task runner, `airflow dags test`)
+    # reaches s3:// lake URIs and the SageMaker registry with the Airflow AWS connection.
+    use_airflow_connection()
     settings = get_settings()
     dags: dict[str, DAG] = {}
     for name, profile in enabled_profiles(settings).items():

@@ -3,7 +3,7 @@
 ``ml.registry.get_registry(settings)`` (no Airflow in ``ml/``) asks the factory installed
 here for its boto3 client; tasks therefore reach the SageMaker Model Registry with the
 connection's credentials, role, region and endpoint, as every provider hook does.
-``nlpops`` installs it on import (cheap: the provider is imported on first use).
+Installed by :func:`nlpops.aws.session.use_airflow_connection` (cheap: the provider is imported on first use).
 """
 
 from __future__ import annotations

@@ -83,4 +83,20 @@ def install() -> None:
     lake.set_storage_options_provider("s3", s3_storage_options)
 
 
-__all__ = ["CACHE_SECONDS", "clear_cache", "install", "s3_storage_options"]
+def use_airflow_connection() -> None:
+    """Wire the Airflow AWS connection into ``include.lake`` (``s3://``) and ``ml.registry`` (SageMaker).
+
+    Nothing happens on ``import nlpops``: the entry points that run nlpops code in an Airflow
+    process call this explicitly (idempotent, cheap: it registers two callables and imports
+    neither boto3 nor the provider): :func:`nlpops.dagkit.build_profile_dags` (every process
+    that parses the DAG files: dag processor, task runner, ``airflow dags test``), the
+    trigger's ``run()`` (the triggerer parses no DAG file), the Airflow plugin module (the
+    api-server's Model Ops page reads the lake) and ``scripts/reprocess.py``.
+    """
+    from nlpops.aws.registry import install as install_registry_client
+
+    install()
+    install_registry_client()
+
+
+__all__ = ["CACHE_SECONDS", "clear_cache", "install", "s3_storage_options", "use_airflow_connection"]

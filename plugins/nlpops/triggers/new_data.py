@@ -72,6 +72,10 @@ class NewDataTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll every ``poke_interval`` seconds; yield one event when new objects are found or on error."""
+        # The triggerer parses no DAG file: s3:// lake URIs need the connection wired in here.
+        from nlpops.aws.session import use_airflow_connection
+
+        use_airflow_connection()
         while True:
             try:
                 found = await asyncio.to_thread(
