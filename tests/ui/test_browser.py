@@ -304,6 +304,24 @@ def test_triggered_run_goes_green_and_the_grid_shows_it(stack: Any, browser: Any
     assert [r["dag_run_id"] for r in _runs(stack)] == [run["dag_run_id"]]
 
 
+def test_data_docs_of_the_ingested_file_render_offline(stack: Any, browser: Any) -> None:
+    """The GX Data Docs of the triggered run show their results with no network: the results table is
+    built by the page's own JS (bootstrap-table) loaded from the project's copies, not from a CDN."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    [docs] = (stack.lake / "reports" / "validation" / PROFILE).glob("*/data_docs/index.html")
+    url = f"{stack.url}/nlpops/reports/{docs.relative_to(stack.lake / 'reports').as_posix()}"
+    assert _status(stack, url) == 200
+    browser.get(url)
+    try:
+        WebDriverWait(browser, UI_TIMEOUT).until(lambda d: "Showing 1 to" in d.find_element(By.TAG_NAME, "body").text)
+    except Exception:
+        _shot_on_failure(browser, "data-docs")
+        raise
+    browser.save_screenshot(str(SHOTS / "06-data-docs.png"))
+
+
 def _trigger(stack: Any, dag_id: str, conf: dict[str, Any]) -> str:
     """Unpause ``dag_id`` and trigger one run (the REST calls behind the UI's toggle and trigger form)."""
     stack_mod.unpause(stack, [dag_id])
