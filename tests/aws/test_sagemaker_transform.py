@@ -22,7 +22,7 @@ import boto3
 import pytest
 
 from include.settings import SettingsError
-from nlpops.aws import sagemaker_config as smc
+from nlpops.aws import sagemaker_transform_config as smc
 
 pytestmark = pytest.mark.aws
 

@@ -21,7 +21,7 @@ from players.base import PLAYER_ACCESS_KEY, PLAYER_SECRET_KEY
 from players.sagemaker_transform import SageMakerTransformPlayer
 from test_sagemaker_transform import IMAGE, KMS, REGION, ROLE, _tiny_model_archive
 
-from nlpops.aws import sagemaker_config as smc
+from nlpops.aws import sagemaker_transform_config as smc
 
 pytestmark = pytest.mark.aws
 

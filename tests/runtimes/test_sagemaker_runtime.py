@@ -86,14 +86,13 @@ def test_train_and_score_in_the_image_runtime_and_the_worker_predicts_the_same(s
     from ml.inference import input_fn, load_model, output_fn, predict_fn
     from nlpops.aws.sagemaker_config import (
         ENTRY_POINT,
-        INFERENCE_ENTRY_POINT,
-        build_inference_sourcedir,
         build_sourcedir,
         encode_hyperparameters,
         hyperparameter_strings,
         script_mode_hyperparameters,
         toolkit_arguments,
     )
+    from nlpops.aws.sagemaker_transform_config import INFERENCE_ENTRY_POINT, build_inference_sourcedir
 
     python = runtime_python(".venv-sagemaker")
     profile = load_profile(PROJECT_ROOT / "include" / "profiles" / "airline_tweets.yaml")

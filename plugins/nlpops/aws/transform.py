@@ -7,7 +7,7 @@ is used as it is) with the arguments of the local
 :class:`~nlpops.operators.transform.LocalBatchTransformOperator` and its XCom shape.
 
 On every try the requests are built by the pure functions of
-:mod:`nlpops.aws.sagemaker_config`: ``CreateModel`` (scikit-learn image, the pinned
+:mod:`nlpops.aws.sagemaker_transform_config`: ``CreateModel`` (scikit-learn image, the pinned
 champion's ``model.tar.gz``, ``ml/inference.py`` as the entry through
 ``SAGEMAKER_PROGRAM``/``SAGEMAKER_SUBMIT_DIRECTORY``, one model name per champion version
 and code) and ``CreateTransformJob`` (the staged JSON-lines inputs under their prefix,
@@ -52,9 +52,9 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
     :param output_uri: ``inference-output/<profile>``; the job writes ``<output_uri>/<job name>/``
     :param code_uri: prefix the scoring source archive is uploaded to (content-addressed)
     :param profile_json: the profile (``Profile.to_json()``), shipped as ``profile.json``
-    :param model_settings: the other arguments of :func:`~nlpops.aws.sagemaker_config.inference_model_config`
+    :param model_settings: the other arguments of :func:`~nlpops.aws.sagemaker_transform_config.inference_model_config`
         (``image_uri``, ``role_arn``, ``region``, ``network_isolation``)
-    :param transform_settings: the other arguments of :func:`~nlpops.aws.sagemaker_config.transform_job_config`
+    :param transform_settings: the arguments of :func:`~nlpops.aws.sagemaker_transform_config.transform_job_config`
         (``kms_key_id``, ``instance_type``, ``max_payload_mb``, ``max_concurrent_transforms`` …)
     :param job_tags: tags of the model and the job
     Every other argument is the provider's (``deferrable``, ``check_interval``, ``max_ingestion_time`` …).
@@ -99,7 +99,8 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
     # -- the requests -----------------------------------------------------------------------------
     def _sourcedir(self) -> tuple[bytes, str]:
         from include import lake
-        from nlpops.aws.sagemaker_config import build_inference_sourcedir, sourcedir_name
+        from nlpops.aws.sagemaker_config import sourcedir_name
+        from nlpops.aws.sagemaker_transform_config import build_inference_sourcedir
 
         archive = build_inference_sourcedir(self.profile_json)
         return archive, lake.join(self.code_uri, sourcedir_name(archive))
@@ -107,7 +108,7 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
     def _model_data_url(self, sourcedir_uri: str) -> tuple[str, str]:
         """``(ModelDataUrl, SAGEMAKER_SUBMIT_DIRECTORY)``: the champion's artefact, or its repack with the code."""
         from include import lake
-        from nlpops.aws.sagemaker_config import ISOLATED_CODE_DIR
+        from nlpops.aws.sagemaker_transform_config import ISOLATED_CODE_DIR
 
         if not self.model_settings.get("network_isolation"):
             return self.model_artifact_uri, sourcedir_uri
@@ -116,7 +117,7 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
 
     def build_config(self, context: Context) -> dict[str, Any]:
         """``{"Model": CreateModel, "Transform": CreateTransformJob}`` for this run (job name set later)."""
-        from nlpops.aws.sagemaker_config import (
+        from nlpops.aws.sagemaker_transform_config import (
             inference_model_config,
             inference_model_name,
             transform_input_prefix,
@@ -164,7 +165,7 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
 
     def _upload_code(self) -> None:
         from include import lake
-        from nlpops.aws.sagemaker_config import repack_model_with_code
+        from nlpops.aws.sagemaker_transform_config import repack_model_with_code
 
         archive, sourcedir_uri = self._sourcedir()
         if lake.exists(sourcedir_uri):
