@@ -108,7 +108,10 @@ def test_get_registry_on_aws_uses_the_installed_client_factory(aws, monkeypatch)
     from include.settings import load_settings
     from ml import registry as reg
 
-    settings = load_settings({"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": "s3://lake"})
+    project_image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:0123abcd"
+    settings = load_settings(
+        {"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": "s3://lake", "NLPOPS_SAGEMAKER_IMAGE_URI": project_image}
+    )
     made: list[str] = []
 
     def factory(s):
@@ -118,4 +121,4 @@ def test_get_registry_on_aws_uses_the_installed_client_factory(aws, monkeypatch)
     monkeypatch.setattr(reg, "_sagemaker_client_factory", factory)
     registry = get_registry(settings)
     assert isinstance(registry, SageMakerRegistry) and made == [REGION]
-    assert registry.image_uri == IMAGE
+    assert registry.image_uri == project_image  # the project image, never the framework default
