@@ -630,3 +630,32 @@ def test_every_aws_call_is_allowed_and_documented(aws_airflow) -> None:
     if all(stage in af.shared for stage in STAGES):  # the whole module ran: nothing stale either
         stale = sorted(set(documented) - set(observed))
         assert not stale, f"{PERMISSIONS_DOC} lists calls the run no longer makes: {stale}; {regenerate}"
+
+
+# -- model selection on aws (issue 14): the train DAG submits a SageMaker tuning job ---------------------
+
+
+def test_train_dag_submits_a_tuning_job_on_aws(aws_airflow) -> None:
+    """With a search budget the train task is a tuning job; its best training job's model is registered."""
+    af = aws_airflow
+    _publish_processed(af, EXTRA_RUN)
+    before = {v.version for v in _registry(af).list_versions(PROFILE)}
+    af.env["NLPOPS_SEARCH_BUDGET_SECONDS"] = "600"
+    try:
+        run = af.dags_test(TRAIN_DAG)
+    finally:
+        af.env["NLPOPS_SEARCH_BUDGET_SECONDS"] = "0"
+    assert run.returncode == 0, run.output[-8000:]
+    [request] = af.recorder.params("sagemaker", "CreateHyperParameterTuningJob")
+    name = request["HyperParameterTuningJobName"]
+    assert name.startswith("nlpops-") and len(name) <= 32
+    config = request["HyperParameterTuningJobConfig"]
+    assert config["HyperParameterTuningJobObjective"]["MetricName"] == "validation:macro_f1"
+    assert config["ResourceLimits"]["MaxRuntimeInSeconds"] == 300  # the profile's budget (the setting only caps it)
+    played = af.players["sagemaker_tuning"].jobs[name]
+    assert played.state == "SUCCEEDED" and len(played.info["training_jobs"]) == 2
+    best = played.info["best"]
+    [new] = [v for v in _registry(af).list_versions(PROFILE) if v.version not in before]
+    assert new.artifact_uri.endswith(f"/{best}/output/model.tar.gz")
+    assert new.tags["job_name"] == best and "classifier=" in new.tags["selection_winner"]
+    assert new.tags["cv_macro_f1"].startswith(f"{played.info['objectives'][best]:.4f}")
