@@ -73,7 +73,14 @@ def test_get_registry_by_target(tmp_path: Path) -> None:
     from include.settings import load_settings
     from ml.registry import get_registry
 
-    aws = load_settings({"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": "s3://bucket", "AIRFLOW_HOME": str(tmp_path)})
+    aws = load_settings(
+        {
+            "NLPOPS_TARGET": "aws",
+            "NLPOPS_LAKE_URI": "s3://bucket",
+            "AIRFLOW_HOME": str(tmp_path),
+            "NLPOPS_SAGEMAKER_IMAGE_URI": "123456789012.dkr.ecr.us-east-1.amazonaws.com/nlpops-sagemaker:t",
+        }
+    )
     from ml.registry.sagemaker_registry import SageMakerRegistry
 
     client = object()  # the registry only keeps its boto3 client until a call is made

@@ -191,11 +191,8 @@ def test_drift_by_run_key_reads_the_batch_manifest_not_the_whole_zone(lake: str,
     )
     # another run's file in the same partition must not be picked up
     lk.write_bytes(f"{results}/date=2026-03-01/model_version=7/other-run.parquet", b"not read")
-    drift = _drift_module()
-    context = {"params": {"inference_run_key": "k1"}}
-    batch = drift._batch_from_context(context, None, "amazon_polarity", get_settings())
-    assert batch == {"run_key": "k1", "result_files": [f["uri"] for f in published["files"]], "model_version": "7"}
-    assert (
-        drift._batch_from_context({"params": {"inference_run_key": "k9"}}, None, "amazon_polarity", get_settings())
-        is None
-    )
+    from ml.drift.check import BatchRef, batch_from_manifest
+
+    batch = batch_from_manifest(results, "k1")
+    assert batch == BatchRef("k1", tuple(f["uri"] for f in published["files"]), "7")
+    assert batch_from_manifest(results, "k9") is None
