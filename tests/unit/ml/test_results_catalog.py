@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -170,14 +169,6 @@ def test_local_results_query_operator_runs_the_shared_queries(lake: str) -> None
     share = out["queries"]["low_confidence_share"]
     assert share == [{"date": "2026-03-01", "model_version": "7", "predictions": 2, "low_confidence_share": 0.5}]
     json.dumps(out)
-
-
-def _drift_module() -> Any:
-    spec = importlib.util.spec_from_file_location("nlpops_drift_dag", PROJECT / "dags" / "drift.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_drift_by_run_key_reads_the_batch_manifest_not_the_whole_zone(lake: str, monkeypatch) -> None:
