@@ -42,6 +42,7 @@ def _published_rows(uri: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A published processed run as readers see it: manifest (minus timing) and rows in id order."""
     manifest = lk.read_json(lk.join(uri, lk.MANIFEST))
     manifest.pop("seconds")
+    assert manifest.pop("published_at") > 0  # when it was published differs from run to run, by design
     rows = pq.read_table(lk.local_path(uri)).to_pylist()
     return manifest, sorted(rows, key=lambda r: (r["id"], r["content_hash"]))
 
