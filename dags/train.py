@@ -22,7 +22,7 @@ from airflow.sdk.definitions.deadline import DeadlineAlert, DeadlineReference
 from include.profiles import Profile
 from include.settings import Settings, get_settings
 from nlpops.dagkit import build_profile_dags, default_args, profile_assets, tags
-from nlpops.factory import training_operator
+from nlpops.factory import endpoint_operator, training_operator
 from nlpops.notifiers.callbacks import on_dag_deadline_missed
 from nlpops.timetables import NextCronTimetable
 
@@ -334,7 +334,17 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         version: Any = register(train.output, evaluation)
         decided = gate(evaluation, version)
         decided >> [approve, auto_approve, reject(version)]
-        [approve, auto_approve] >> promote()
+        promoted = promote()
+        [approve, auto_approve] >> promoted
+        if profile.serving.endpoint:
+            # Real-time serving of the new champion: a SageMaker endpoint (blue/green) or the local alias check.
+            promoted >> endpoint_operator(
+                task_id="deploy_endpoint",
+                profile=profile,
+                settings=settings,
+                model_version="{{ ti.xcom_pull(task_ids='register')['version'] }}",
+                model_artifact_uri="{{ ti.xcom_pull(task_ids='register')['artifact_uri'] }}",
+            )
     return dag
 
 

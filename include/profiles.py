@@ -158,6 +158,21 @@ class InferenceSpec(_Strict):
     instance_type: str = "ml.m5.large"
 
 
+class ServingSpec(_Strict):
+    """Real-time serving of the champion (aws: a SageMaker endpoint; local: ``make serve`` follows the alias)."""
+
+    endpoint: bool = Field(
+        default=False, description="deploy the champion to a real-time endpoint after promotion (costs money idle)"
+    )
+    instance_type: str = "ml.m5.large"
+    instance_count: int = Field(default=1, ge=1)
+    rollback_alarms: list[str] = Field(
+        default_factory=list, description="CloudWatch alarm names that roll a blue/green update back"
+    )
+    bake_seconds: int = Field(default=300, ge=0, le=3600, description="blue/green: new fleet bakes this long")
+    termination_wait_seconds: int = Field(default=120, ge=0, le=3600, description="blue/green: old fleet kept")
+
+
 class ScheduleSpec(_Strict):
     arrivals: str | None = Field(
         default="*/30 * * * *",
@@ -226,6 +241,7 @@ class Profile(_Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     drift: DriftSpec = Field(default_factory=DriftSpec)
     inference: InferenceSpec = Field(default_factory=InferenceSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     aws: AwsSpec = Field(default_factory=AwsSpec)
 

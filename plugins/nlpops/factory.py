@@ -219,6 +219,60 @@ def transform_operator(
     )
 
 
+def endpoint_operator(
+    *,
+    task_id: str,
+    profile: Profile,
+    settings: Settings,
+    model_version: str,
+    model_artifact_uri: str,
+    **kwargs: Any,
+) -> BaseOperator:
+    """Real-time serving of a new champion (``serving.endpoint``): the local alias check, or a SageMaker endpoint."""
+    if settings.target == "local":
+        from nlpops.operators.serving import LocalChampionServingOperator
+
+        return LocalChampionServingOperator(
+            task_id=task_id,
+            profile_name=profile.name,
+            model_version=model_version,
+            model_artifact_uri=model_artifact_uri,
+            execution_timeout=kwargs.pop("execution_timeout", timedelta(minutes=5)),
+            **kwargs,
+        )
+    from nlpops.aws.endpoint import SageMakerChampionEndpointOperator
+
+    serving = profile.serving
+    # creation, then a blue/green bake and the old fleet's termination wait
+    wait_seconds = 30 * 60 + serving.bake_seconds + serving.termination_wait_seconds
+    waits = {k: v for k, v in _sagemaker_wait(settings, wait_seconds).items() if k != "max_attempts"}
+    return SageMakerChampionEndpointOperator(
+        task_id=task_id,
+        profile_name=profile.name,
+        model_artifact_uri=model_artifact_uri,
+        model_version=model_version,
+        code_uri=settings.artifacts("sagemaker", "inference"),
+        profile_json=profile.to_json(),
+        model_settings={
+            "image_uri": _sagemaker_image(profile, settings),
+            "role_arn": settings.sagemaker_role_arn,
+            "region": settings.aws_region,
+            "network_isolation": settings.sagemaker_network_isolation,
+        },
+        instance_type=serving.instance_type,
+        instance_count=serving.instance_count,
+        rollback_alarms=serving.rollback_alarms,
+        bake_seconds=serving.bake_seconds,
+        termination_wait_seconds=serving.termination_wait_seconds,
+        kms_key_id=settings.kms_key_arn,
+        tags={"nlpops:owner": settings.owner},
+        max_ingestion_time=wait_seconds,
+        **waits,
+        execution_timeout=kwargs.pop("execution_timeout", timedelta(seconds=wait_seconds + 15 * 60)),
+        **kwargs,
+    )
+
+
 def results_query_operator(
     *,
     task_id: str,

@@ -42,7 +42,80 @@ def _as_list(value: list[dict[str, Any]] | str | None) -> list[dict[str, Any]]:
     return list(json.loads(value) if isinstance(value, str) else value)
 
 
-class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
+class ChampionModelMixin:
+    """The SageMaker ``CreateModel`` of a champion version and code, shared by Batch Transform and the endpoint.
+
+    One model name per champion version, code archive, image and role (a fingerprint), so every
+    operator that serves a version reuses the same model. The host class sets ``profile_name``,
+    ``model_artifact_uri``, ``model_version``, ``code_uri``, ``profile_json``, ``model_settings``
+    and has ``log``.
+    """
+
+    profile_name: str
+    model_artifact_uri: str
+    model_version: str
+    code_uri: str
+    profile_json: str
+    model_settings: dict[str, Any]
+    log: Any
+
+    def _sourcedir(self) -> tuple[bytes, str]:
+        from include import lake
+        from nlpops.aws.sagemaker_config import sourcedir_name
+        from nlpops.aws.sagemaker_transform_config import build_inference_sourcedir
+
+        archive = build_inference_sourcedir(self.profile_json)
+        return archive, lake.join(self.code_uri, sourcedir_name(archive))
+
+    def _model_data_url(self, sourcedir_uri: str) -> tuple[str, str]:
+        """``(ModelDataUrl, SAGEMAKER_SUBMIT_DIRECTORY)``: the champion's artefact, or its repack with the code."""
+        from include import lake
+        from nlpops.aws.sagemaker_transform_config import ISOLATED_CODE_DIR
+
+        if not self.model_settings.get("network_isolation"):
+            return self.model_artifact_uri, sourcedir_uri
+        code = sourcedir_uri.rsplit("/", 1)[-1].removesuffix(".tar.gz")
+        return lake.join(self.code_uri, "models", f"v{self.model_version}-{code}", "model.tar.gz"), ISOLATED_CODE_DIR
+
+    def champion_model_config(self, tags: dict[str, str]) -> dict[str, Any]:
+        """``CreateModel`` of this champion version with the scoring code (name deterministic)."""
+        from nlpops.aws.sagemaker_transform_config import inference_model_config, inference_model_name
+
+        _, sourcedir_uri = self._sourcedir()
+        model_data_url, submit_directory = self._model_data_url(sourcedir_uri)
+        image = str(self.model_settings["image_uri"])
+        fingerprint = "|".join(
+            [self.model_artifact_uri, sourcedir_uri, image, str(self.model_settings.get("role_arn"))]
+            + (["isolated"] if self.model_settings.get("network_isolation") else [])
+        )
+        name = inference_model_name(self.profile_name, str(self.model_version), fingerprint=fingerprint)
+        return inference_model_config(
+            name=name,
+            model_data_url=model_data_url,
+            submit_directory=submit_directory,
+            model_version=str(self.model_version),
+            tags=tags,
+            **self.model_settings,
+        )
+
+    def _upload_code(self) -> None:
+        from include import lake
+        from nlpops.aws.sagemaker_transform_config import repack_model_with_code
+
+        archive, sourcedir_uri = self._sourcedir()
+        if lake.exists(sourcedir_uri):
+            self.log.info("scoring source archive %s already uploaded (same content hash)", sourcedir_uri)
+        else:
+            lake.write_bytes(sourcedir_uri, archive)
+            self.log.info("uploaded scoring source archive %s (%d bytes)", sourcedir_uri, len(archive))
+        model_data_url, _ = self._model_data_url(sourcedir_uri)
+        if model_data_url != self.model_artifact_uri and not lake.exists(model_data_url):
+            repacked = repack_model_with_code(lake.read_bytes(self.model_artifact_uri), archive)
+            lake.write_bytes(model_data_url, repacked)
+            self.log.info("network isolation: model with its code repacked to %s", model_data_url)
+
+
+class SageMakerBatchTransformOperator(ChampionModelMixin, IdempotentSageMakerTransformOperator):
     """Run ``ml/inference.py`` over ``objects`` as a SageMaker Batch Transform job; write ``<key>.out`` files.
 
     :param profile_name: the dataset profile
@@ -97,55 +170,18 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
         self.job_tags = job_tags or {}
 
     # -- the requests -----------------------------------------------------------------------------
-    def _sourcedir(self) -> tuple[bytes, str]:
-        from include import lake
-        from nlpops.aws.sagemaker_config import sourcedir_name
-        from nlpops.aws.sagemaker_transform_config import build_inference_sourcedir
-
-        archive = build_inference_sourcedir(self.profile_json)
-        return archive, lake.join(self.code_uri, sourcedir_name(archive))
-
-    def _model_data_url(self, sourcedir_uri: str) -> tuple[str, str]:
-        """``(ModelDataUrl, SAGEMAKER_SUBMIT_DIRECTORY)``: the champion's artefact, or its repack with the code."""
-        from include import lake
-        from nlpops.aws.sagemaker_transform_config import ISOLATED_CODE_DIR
-
-        if not self.model_settings.get("network_isolation"):
-            return self.model_artifact_uri, sourcedir_uri
-        code = sourcedir_uri.rsplit("/", 1)[-1].removesuffix(".tar.gz")
-        return lake.join(self.code_uri, "models", f"v{self.model_version}-{code}", "model.tar.gz"), ISOLATED_CODE_DIR
-
     def build_config(self, context: Context) -> dict[str, Any]:
         """``{"Model": CreateModel, "Transform": CreateTransformJob}`` for this run (job name set later)."""
-        from nlpops.aws.sagemaker_transform_config import (
-            inference_model_config,
-            inference_model_name,
-            transform_input_prefix,
-            transform_job_config,
-        )
+        from nlpops.aws.sagemaker_transform_config import transform_input_prefix, transform_job_config
 
         objects = _as_list(self.objects)
         if not objects:
             raise AirflowException(
                 f"{self.task_id}: no input objects to score (validation kept no row of the new files): nothing started"
             )
-        _, sourcedir_uri = self._sourcedir()
-        model_data_url, submit_directory = self._model_data_url(sourcedir_uri)
-        image = str(self.model_settings["image_uri"])
-        fingerprint = "|".join(
-            [self.model_artifact_uri, sourcedir_uri, image, str(self.model_settings.get("role_arn"))]
-            + (["isolated"] if self.model_settings.get("network_isolation") else [])
-        )
-        name = inference_model_name(self.profile_name, str(self.model_version), fingerprint=fingerprint)
         tags = {**self.job_tags, "nlpops:profile": self.profile_name, "nlpops:model_version": str(self.model_version)}
-        model = inference_model_config(
-            name=name,
-            model_data_url=model_data_url,
-            submit_directory=submit_directory,
-            model_version=str(self.model_version),
-            tags=tags,
-            **self.model_settings,
-        )
+        model = self.champion_model_config(tags)
+        name = str(model["ModelName"])
         base = remote_job_name(self.dag_id, self.task_id, self.run_key or context_run_key(context))
         transform = transform_job_config(
             job_name=base,  # replaced by the decision (same name, or base-a<n> after a failed job)
@@ -162,22 +198,6 @@ class SageMakerBatchTransformOperator(IdempotentSageMakerTransformOperator):
         if "Model" in self.config:
             self._upload_code()
         super().preprocess_config()
-
-    def _upload_code(self) -> None:
-        from include import lake
-        from nlpops.aws.sagemaker_transform_config import repack_model_with_code
-
-        archive, sourcedir_uri = self._sourcedir()
-        if lake.exists(sourcedir_uri):
-            self.log.info("scoring source archive %s already uploaded (same content hash)", sourcedir_uri)
-        else:
-            lake.write_bytes(sourcedir_uri, archive)
-            self.log.info("uploaded scoring source archive %s (%d bytes)", sourcedir_uri, len(archive))
-        model_data_url, _ = self._model_data_url(sourcedir_uri)
-        if model_data_url != self.model_artifact_uri and not lake.exists(model_data_url):
-            repacked = repack_model_with_code(lake.read_bytes(self.model_artifact_uri), archive)
-            lake.write_bytes(model_data_url, repacked)
-            self.log.info("network isolation: model with its code repacked to %s", model_data_url)
 
     # -- every way a try ends: created, re-attached, reused, deferred ----------------------------
     def execute(self, context: Context) -> dict[str, Any]:
@@ -260,4 +280,4 @@ def _seconds_between(start: Any, end: Any) -> float | None:
     return round((b - a).total_seconds(), 3) if a and b else None
 
 
-__all__ = ["SageMakerBatchTransformOperator"]
+__all__ = ["ChampionModelMixin", "SageMakerBatchTransformOperator"]

@@ -1,0 +1,168 @@
+"""Real-time serving after promotion: the SageMaker endpoint operator against moto + the endpoint player.
+
+moto creates endpoint configs and endpoints; the player plays ``UpdateEndpoint`` (not in
+moto) with blue/green and alarm rollback. Every request the operator makes is recorded and
+validated against botocore's service model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import pytest
+import test_sagemaker_transform as transform_tests
+
+aws_env = transform_tests.aws_env  # the fixture: aws settings on a moto server, a champion artefact in the lake
+REGION = transform_tests.REGION
+
+pytestmark = pytest.mark.aws
+
+ALARM = "nlpops-amazon-polarity-endpoint-5xx"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _profile(**serving: Any) -> Any:
+    from include.profiles import ServingSpec, get_profile
+    from include.settings import get_settings
+
+    profile = get_profile("amazon_polarity", get_settings())
+    return profile.model_copy(update={"serving": ServingSpec(**serving)})
+
+
+def _operator(env: dict[str, Any], version: str) -> Any:
+    from airflow.sdk import DAG
+
+    from include.settings import get_settings
+    from nlpops.factory import endpoint_operator
+
+    with DAG("amazon_polarity_train", schedule=None):
+        op = endpoint_operator(
+            task_id="deploy_endpoint",
+            profile=_profile(endpoint=True, rollback_alarms=[ALARM], bake_seconds=60),
+            settings=get_settings(),
+            model_version=version,
+            model_artifact_uri=env["artifact"],
+        )
+    op.deferrable, op.check_interval = False, 1  # moto's endpoints are InService at once: wait in process
+    return op
+
+
+@pytest.fixture
+def served(aws_env, moto_server, tmp_path):
+    from players.base import RequestRecorder
+    from players.sagemaker_endpoint import SageMakerEndpointPlayer
+
+    player, recorder = SageMakerEndpointPlayer(), RequestRecorder()
+    player.install()
+    recorder.install()
+    try:
+        yield player, recorder, boto3.client("sagemaker", region_name=REGION, endpoint_url=moto_server)
+    finally:
+        recorder.uninstall()
+        player.uninstall()
+
+
+def test_promotions_create_then_blue_green_update_and_retries_start_nothing(aws_env, served, context):
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    player, recorder, sm = served
+    first = _operator(aws_env, "3").execute(context)
+    assert first["operation"] == "create" and first["model_version"] == "3"
+    assert first["endpoint_name"] == "nlpops-amazon-polarity"
+    assert first["endpoint_config_name"].startswith("nlpops-amazon-polarity-v3-")
+    described = sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == first["endpoint_config_name"]
+    config = sm.describe_endpoint_config(EndpointConfigName=first["endpoint_config_name"])
+    variant = config["ProductionVariants"][0]
+    assert variant["ModelName"].startswith("nlpops-amazon-polarity-v3-") and variant["InstanceType"] == "ml.m5.large"
+    model = sm.describe_model(ModelName=variant["ModelName"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == aws_env["artifact"]
+
+    # a retry of the same promotion: the endpoint is on this version's config already
+    assert _operator(aws_env, "3").execute(context)["endpoint_config_name"] == first["endpoint_config_name"]
+    assert [len(recorder.calls("sagemaker", op)) for op in ("CreateModel", "CreateEndpointConfig")] == [1, 1]
+    assert len(recorder.calls("sagemaker", "CreateEndpoint")) == 1 and not player.updates
+
+    # the next promotion: a new config, a blue/green update that rolls back on the alarm
+    second = _operator(aws_env, "4").execute(context)
+    assert second["operation"] == "update" and second["endpoint_config_name"].startswith("nlpops-amazon-polarity-v4-")
+    (update,) = recorder.params("sagemaker", "UpdateEndpoint")
+    assert update["EndpointConfigName"] == second["endpoint_config_name"]
+    assert update["DeploymentConfig"] == {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60},
+            "TerminationWaitInSeconds": 120,
+            "MaximumExecutionTimeoutInSeconds": update["DeploymentConfig"]["BlueGreenUpdatePolicy"][
+                "MaximumExecutionTimeoutInSeconds"
+            ],
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARM}]},
+    }
+    assert 600 <= update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] <= 28800
+    assert (
+        sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")["EndpointConfigName"]
+        == (second["endpoint_config_name"])
+    )
+
+    # its retry: no second config, no second update
+    _operator(aws_env, "4").execute(context)
+    assert len(recorder.calls("sagemaker", "CreateEndpointConfig")) == 2 and len(player.updates) == 1
+
+    # a promotion whose bake meets the alarm: SageMaker rolls back, the task fails naming the alarm
+    player.fire_alarm(ALARM)
+    with pytest.raises(AirflowException, match=rf"rolled back \(alarms: {ALARM}"):
+        _operator(aws_env, "5").execute(context)
+    assert (
+        sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")["EndpointConfigName"]
+        == (second["endpoint_config_name"])
+    )
+    assert len(player.updates) == 2
+    recorder.assert_valid()
+
+
+def _train_dag(target: str, monkeypatch: pytest.MonkeyPatch, **serving: Any) -> Any:
+    from include.settings import get_settings
+
+    monkeypatch.setenv("NLPOPS_TARGET", target)
+    get_settings.cache_clear()
+    spec = importlib.util.spec_from_file_location("train_dag_file", ROOT / "dags" / "train.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_train_dag(_profile(**serving), get_settings())
+
+
+def test_train_dag_deploys_after_promote_only_when_the_profile_asks_same_graph_per_target(aws_env, monkeypatch):
+    off = _train_dag("aws", monkeypatch)
+    assert "deploy_endpoint" not in off.task_dict  # serving.endpoint false (default): no endpoint, no cost
+    graphs = {}
+    for target in ("aws", "local"):
+        dag = _train_dag(target, monkeypatch, endpoint=True)
+        task = dag.task_dict["deploy_endpoint"]
+        assert task.upstream_task_ids == {"promote"}
+        graphs[target] = ({t: sorted(dag.task_dict[t].downstream_task_ids) for t in dag.task_dict}, type(task).__name__)
+    assert graphs["aws"][0] == graphs["local"][0]
+    assert (graphs["aws"][1], graphs["local"][1]) == (
+        "SageMakerChampionEndpointOperator",
+        "LocalChampionServingOperator",
+    )
+
+
+def test_local_serving_task_fails_unless_the_champion_alias_names_the_promoted_version(context):
+    from types import SimpleNamespace
+
+    from nlpops.operators.serving import LocalChampionServingOperator
+
+    op = LocalChampionServingOperator(task_id="deploy_endpoint", profile_name="amazon_polarity", model_version="4")
+    registry = mock.MagicMock()
+    with mock.patch("ml.registry.get_registry", return_value=registry):
+        registry.get_by_alias.return_value = SimpleNamespace(version="4", artifact_uri="file:///m/4/model.tar.gz")
+        assert op.execute(context)["model_version"] == "4"
+        registry.get_by_alias.return_value = SimpleNamespace(version="3", artifact_uri="file:///m/3/model.tar.gz")
+        with pytest.raises(ValueError, match="alias of amazon_polarity is 3, not the promoted version 4"):
+            op.execute(context)
