@@ -71,6 +71,11 @@ SAGEMAKER = {
     "CreateModel": ("model", "ModelName"),
     "DescribeModel": ("model", "ModelName"),
     "DeleteModel": ("model", "ModelName"),
+    "CreateEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "CreateEndpoint": ("endpoint", "EndpointName"),
+    "DescribeEndpoint": ("endpoint", "EndpointName"),
+    "UpdateEndpoint": ("endpoint", "EndpointName"),
     "CreateModelPackageGroup": ("model-package-group", "ModelPackageGroupName"),
     "DescribeModelPackageGroup": ("model-package-group", "ModelPackageGroupName"),
 }
@@ -120,6 +125,8 @@ def authorizations(
             kind, param = SAGEMAKER[op]
             resource = _sagemaker(kind, str(params[param]))
             out.append((action, resource, {}))
+            if op in {"CreateEndpoint", "UpdateEndpoint"}:  # both resources are authorized
+                out.append((action, _sagemaker("endpoint-config", str(params["EndpointConfigName"])), {}))
             if params.get("Tags"):
                 out.append(("sagemaker:AddTags", resource, {}))
             job = params.get("TrainingJobDefinition") or params  # a tuning job's training jobs

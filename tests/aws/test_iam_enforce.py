@@ -38,8 +38,17 @@ def test_a_training_job_needs_pass_role_grant_and_tags():
         ("iam:PassRole", ROLE, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
         ("kms:CreateGrant", KEY, {"kms:GrantIsForAWSResource": "true"}),
     ]
-    with pytest.raises(LookupError, match="no authorization rule for sagemaker:CreateEndpoint"):
-        authorizations("sagemaker:CreateEndpoint", {}, glue_database="d", athena_workgroup="w")
+    with pytest.raises(LookupError, match="no authorization rule for sagemaker:DeleteEndpoint"):
+        authorizations("sagemaker:DeleteEndpoint", {}, glue_database="d", athena_workgroup="w")
+
+
+def test_an_endpoint_update_is_authorized_on_the_endpoint_and_its_new_config():
+    params = {"EndpointName": "nlpops-p", "EndpointConfigName": "nlpops-p-v4-abc"}
+    arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}"
+    assert authorizations("sagemaker:UpdateEndpoint", params, glue_database="d", athena_workgroup="w") == [
+        ("sagemaker:UpdateEndpoint", f"{arn}:endpoint/nlpops-p", {}),
+        ("sagemaker:UpdateEndpoint", f"{arn}:endpoint-config/nlpops-p-v4-abc", {}),
+    ]
 
 
 def test_the_server_refuses_what_the_role_lacks(moto_server):

@@ -382,7 +382,8 @@ def test_jobs_and_topics_are_scoped_to_the_nlpops_prefix():
         if services & {"sagemaker", "glue"} and st["Sid"] != "GlueCatalogForAthena":
             for res in as_list(st["Resource"]):
                 assert re.search(
-                    r":(training-job|hyper-parameter-tuning-job|transform-job|model|model-package-group|model-package|job)/nlpops-",
+                    r":(training-job|hyper-parameter-tuning-job|transform-job|model|model-package-group|model-package|job"
+                    r"|endpoint|endpoint-config)/nlpops-",
                     res,
                 )
     (publish,) = [st for st in airflow if st["Action"] == "sns:Publish"]
