@@ -166,3 +166,28 @@ def test_local_serving_task_fails_unless_the_champion_alias_names_the_promoted_v
         registry.get_by_alias.return_value = SimpleNamespace(version="3", artifact_uri="file:///m/3/model.tar.gz")
         with pytest.raises(ValueError, match="alias of amazon_polarity is 3, not the promoted version 4"):
             op.execute(context)
+
+
+def test_deferred_promotion_resumes_on_a_fresh_operator_and_fails_when_rolled_back(aws_env, served, context):
+    from airflow.providers.common.compat.sdk import AirflowException
+    from airflow.sdk.exceptions import TaskDeferred
+
+    player, recorder, _ = served
+    done = {"status": "success", "job_name": "nlpops-amazon-polarity"}
+    for version in ("3", "4"):
+        op = _operator(aws_env, version)
+        op.deferrable = True
+        with pytest.raises(TaskDeferred) as deferred:
+            op.execute(context)
+        assert deferred.value.trigger.job_name == "nlpops-amazon-polarity"
+        resumed = _operator(aws_env, version).execute_complete(context, done)  # the worker re-creates the task
+        assert resumed["endpoint_config_name"].startswith(f"nlpops-amazon-polarity-v{version}-")
+    player.fire_alarm(ALARM)
+    op = _operator(aws_env, "5")
+    op.deferrable = True
+    with pytest.raises(TaskDeferred):
+        op.execute(context)
+    with pytest.raises(AirflowException, match="rolled back"):  # the trigger saw InService: on the old config
+        _operator(aws_env, "5").execute_complete(context, done)
+    assert len(player.updates) == 2
+    recorder.assert_valid()

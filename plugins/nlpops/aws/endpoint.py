@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
@@ -157,16 +158,24 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
                 return None
             raise
 
-    def build_config(self) -> dict[str, Any]:
-        """The provider's ``config`` for this try: only what is absent, ``{}`` when the endpoint is already on it."""
-        tags = {**self.tags, "nlpops:profile": self.profile_name, "nlpops:model_version": str(self.model_version)}
+    def _tags(self) -> dict[str, str]:
+        return {**self.tags, "nlpops:profile": self.profile_name, "nlpops:model_version": str(self.model_version)}
+
+    def _wanted_model_and_config(self, tags: dict[str, str]) -> dict[str, Any]:
+        """The champion's ``CreateModel``; sets :attr:`wanted_config`, the endpoint config name serving it."""
         model = self.champion_model_config(tags)
-        model_name = str(model["ModelName"])
         self.wanted_config = endpoint_config_name(
             self.endpoint_name,
             str(self.model_version),
-            fingerprint=f"{model_name}|{self.instance_type}|{self.instance_count}",
+            fingerprint=f"{model['ModelName']}|{self.instance_type}|{self.instance_count}",
         )
+        return model
+
+    def build_config(self) -> dict[str, Any]:
+        """The provider's ``config`` for this try: only what is absent, ``{}`` when the endpoint is already on it."""
+        tags = self._tags()
+        model = self._wanted_model_and_config(tags)
+        model_name = str(model["ModelName"])
         config: dict[str, Any] = {}
         if self._describe("model", model_name) is None:
             config["Model"] = model
@@ -231,7 +240,24 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.config = self.build_config()
-        if not self.config:
+        if not self.config:  # a retry: wait for what the first try started
+            self.operation = "none"
+            if self.deferrable:
+                from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+                self.defer(
+                    trigger=SageMakerTrigger(
+                        job_name=self.endpoint_name,
+                        job_type="endpoint",
+                        waiter_delay=self.check_interval,
+                        aws_conn_id=self.aws_conn_id,
+                        region_name=self.region_name,
+                        verify=self.verify,
+                        botocore_config=self.botocore_config,
+                    ),
+                    method_name="execute_complete",
+                    timeout=timedelta(seconds=self.max_ingestion_time),
+                )
             self.hook.get_waiter("endpoint_in_service").wait(
                 EndpointName=self.endpoint_name,
                 WaiterConfig={"Delay": self.check_interval, "MaxAttempts": self.max_ingestion_time},
@@ -242,8 +268,9 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         super().execute_complete(context, event)
-        if not self.wanted_config:  # a fresh operator instance after deferral
-            self.wanted_config = str(self.config.get("Endpoint", {}).get("EndpointConfigName", ""))
+        # a fresh operator instance resumes: what it wanted is recomputed (names are deterministic)
+        self._wanted_model_and_config(self._tags())
+        self.operation = "resumed"
         return self._checked()
 
     def _checked(self) -> dict[str, Any]:
