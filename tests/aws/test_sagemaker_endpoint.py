@@ -191,3 +191,25 @@ def test_deferred_promotion_resumes_on_a_fresh_operator_and_fails_when_rolled_ba
         _operator(aws_env, "5").execute_complete(context, done)
     assert len(player.updates) == 2
     recorder.assert_valid()
+
+
+def test_a_retry_while_the_update_is_under_way_waits_for_it_never_a_second_update(aws_env, served, context):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    player, recorder, sm = served
+    _operator(aws_env, "3").execute(context)
+    with player.hold():
+        first = _operator(aws_env, "4")
+        first.deferrable = True
+        with pytest.raises(TaskDeferred):
+            first.execute(context)  # the worker dies here; SageMaker keeps updating
+        described = sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")
+        assert described["EndpointStatus"] == "Updating"
+        assert described["PendingDeploymentSummary"]["EndpointConfigName"] == first.wanted_config
+        retry = _operator(aws_env, "4")
+        retry.deferrable = True
+        with pytest.raises(TaskDeferred):
+            retry.execute(context)
+    result = retry.execute_complete(context, {"status": "success", "job_name": "nlpops-amazon-polarity"})
+    assert result["endpoint_config_name"] == first.wanted_config and len(player.updates) == 1
+    recorder.assert_valid()

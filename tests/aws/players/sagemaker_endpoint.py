@@ -8,6 +8,8 @@ moto creates endpoint configs and endpoints (``InService`` at once) but has no
 * every update's parameters (as botocore parsed them) are kept in :attr:`updates`;
 * the endpoint moves to the new config (its production variants from the config) and records
   the request's ``DeploymentConfig`` as ``LastDeploymentConfig``;
+* within :meth:`~players.base.ServicePlayer.hold` an update stays ``Updating`` (the old config
+  serving, the new one in ``PendingDeploymentSummary``) until the block ends;
 * :meth:`fire_alarm` makes the next update meet that CloudWatch alarm in ``ALARM`` while it
   bakes: when the request's ``AutoRollbackConfiguration.Alarms`` names it, the endpoint rolls
   back (stays on the old config, ``InService``, with a ``FailureReason``); an alarm the request
@@ -17,6 +19,7 @@ moto creates endpoint configs and endpoints (``InService`` at once) but has no
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from players.base import PlayedJob, ServicePlayer
@@ -67,13 +70,28 @@ class SageMakerEndpointPlayer(ServicePlayer):
                     f"Update rolled back: CloudWatch alarm {fired} went into ALARM while {config_name} baked"
                 )
                 return json.dumps({"EndpointArn": endpoint.arn})
-            endpoint.endpoint_config_name = config_name
-            endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-            endpoint.failure_reason = None
-            endpoint.endpoint_status = "InService"
+            if player._held.is_set():  # Updating until released: the old config serves, the new one is pending
+                endpoint.endpoint_status = "Updating"
+                endpoint.pending_deployment_summary = {"EndpointConfigName": config_name, "StartTime": utcnow()}
+                threading.Thread(target=player._finish_update, args=(endpoint, config), daemon=True).start()
+            else:
+                player._switch(endpoint, config)
             return json.dumps({"EndpointArn": endpoint.arn})
 
         self.patch(SageMakerResponse, "update_endpoint", update_endpoint)
+
+    def _finish_update(self, endpoint: Any, config: dict[str, Any]) -> None:
+        while not self._release.is_set():
+            self._release.wait(0.1)
+        self._switch(endpoint, config)
+
+    @staticmethod
+    def _switch(endpoint: Any, config: dict[str, Any]) -> None:
+        endpoint.endpoint_config_name = config["EndpointConfigName"]
+        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
+        endpoint.failure_reason = None
+        endpoint.__dict__.pop("pending_deployment_summary", None)
+        endpoint.endpoint_status = "InService"
 
     def set_state(self, job: PlayedJob, state: str, message: str = "") -> None:  # no jobs: updates end at once
         raise NotImplementedError
