@@ -604,34 +604,6 @@ def test_drift_on_aws(aws_airflow) -> None:
     af.shared["drift_decision"] = decision["status"]
 
 
-# -- permissions: every call the run made, the role that made it, the statement that allowed it ------------
-
-PERMISSIONS_DOC = "docs/AWS_PERMISSIONS.md"
-STAGES = ("ingest_run_key", "train_job_name", "inference_run_key", "drift_decision")
-
-
-def test_every_aws_call_is_allowed_and_documented(aws_airflow) -> None:
-    """docs/AWS_PERMISSIONS.md lists each (action, role, statement) the run used; a full run, nothing more."""
-    from iam_enforce import parse_permissions, permission_rows, render_permissions
-
-    from include.settings import PROJECT_ROOT
-
-    af = aws_airflow
-    af.enforcer.assert_no_denials()
-    observed = permission_rows(af.enforcer.checks)
-    assert {a.split(":")[0] for a, _, _ in observed} >= {"s3"}, observed
-    fresh = af.tmp_path / "AWS_PERMISSIONS.md"
-    fresh.write_text(render_permissions(observed), encoding="utf-8")
-    path = PROJECT_ROOT / PERMISSIONS_DOC
-    documented = parse_permissions(path.read_text(encoding="utf-8")) if path.exists() else []
-    missing = sorted(set(observed) - set(documented))
-    regenerate = f"regenerate it: cp {fresh} {path}\n(or take this text:)\n{render_permissions(observed)}"
-    assert not missing, f"{PERMISSIONS_DOC} lacks calls the run made: {missing}; {regenerate}"
-    if all(stage in af.shared for stage in STAGES):  # the whole module ran: nothing stale either
-        stale = sorted(set(documented) - set(observed))
-        assert not stale, f"{PERMISSIONS_DOC} lists calls the run no longer makes: {stale}; {regenerate}"
-
-
 # -- model selection on aws (issue 14): the train DAG submits a SageMaker tuning job ---------------------
 
 
@@ -659,3 +631,32 @@ def test_train_dag_submits_a_tuning_job_on_aws(aws_airflow) -> None:
     assert new.artifact_uri.endswith(f"/{best}/output/model.tar.gz")
     assert new.tags["job_name"] == best and "classifier=" in new.tags["selection_winner"]
     assert new.tags["cv_macro_f1"].startswith(f"{played.info['objectives'][best]:.4f}")
+    af.shared["tuning_job"] = name
+
+
+# -- permissions: every call the run made, the role that made it, the statement that allowed it ------------
+
+PERMISSIONS_DOC = "docs/AWS_PERMISSIONS.md"
+STAGES = ("ingest_run_key", "train_job_name", "inference_run_key", "drift_decision", "tuning_job")
+
+
+def test_every_aws_call_is_allowed_and_documented(aws_airflow) -> None:
+    """docs/AWS_PERMISSIONS.md lists each (action, role, statement) the run used; a full run, nothing more."""
+    from iam_enforce import parse_permissions, permission_rows, render_permissions
+
+    from include.settings import PROJECT_ROOT
+
+    af = aws_airflow
+    af.enforcer.assert_no_denials()
+    observed = permission_rows(af.enforcer.checks)
+    assert {a.split(":")[0] for a, _, _ in observed} >= {"s3"}, observed
+    fresh = af.tmp_path / "AWS_PERMISSIONS.md"
+    fresh.write_text(render_permissions(observed), encoding="utf-8")
+    path = PROJECT_ROOT / PERMISSIONS_DOC
+    documented = parse_permissions(path.read_text(encoding="utf-8")) if path.exists() else []
+    missing = sorted(set(observed) - set(documented))
+    regenerate = f"regenerate it: cp {fresh} {path}\n(or take this text:)\n{render_permissions(observed)}"
+    assert not missing, f"{PERMISSIONS_DOC} lacks calls the run made: {missing}; {regenerate}"
+    if all(stage in af.shared for stage in STAGES):  # the whole module ran: nothing stale either
+        stale = sorted(set(documented) - set(observed))
+        assert not stale, f"{PERMISSIONS_DOC} lists calls the run no longer makes: {stale}; {regenerate}"
