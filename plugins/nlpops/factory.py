@@ -37,6 +37,20 @@ def _sagemaker_image(profile: Profile, settings: Settings) -> str:
     return sagemaker_image_uri(settings.aws_region, profile.aws.framework_version, settings.sagemaker_image_uri)
 
 
+def _champion_model(profile: Profile, settings: Settings) -> dict[str, Any]:
+    """What the SageMaker model of a champion is built from (Batch Transform and the endpoint share it)."""
+    return {
+        "code_uri": settings.artifacts("sagemaker", "inference"),
+        "profile_json": profile.to_json(),
+        "model_settings": {
+            "image_uri": _sagemaker_image(profile, settings),
+            "role_arn": settings.sagemaker_role_arn,
+            "region": settings.aws_region,
+            "network_isolation": settings.sagemaker_network_isolation,
+        },
+    }
+
+
 def etl_operator(
     *,
     task_id: str,
@@ -198,14 +212,7 @@ def transform_operator(
         model_artifact_uri=model_artifact_uri,
         model_version=model_version,
         output_uri=settings.zone_uri("inference-output", profile.name),
-        code_uri=settings.artifacts("sagemaker", "inference"),
-        profile_json=profile.to_json(),
-        model_settings={
-            "image_uri": _sagemaker_image(profile, settings),
-            "role_arn": settings.sagemaker_role_arn,
-            "region": settings.aws_region,
-            "network_isolation": settings.sagemaker_network_isolation,
-        },
+        **_champion_model(profile, settings),
         transform_settings={
             "kms_key_id": settings.kms_key_arn,
             "instance_type": profile.inference.instance_type,
@@ -251,14 +258,7 @@ def endpoint_operator(
         profile_name=profile.name,
         model_artifact_uri=model_artifact_uri,
         model_version=model_version,
-        code_uri=settings.artifacts("sagemaker", "inference"),
-        profile_json=profile.to_json(),
-        model_settings={
-            "image_uri": _sagemaker_image(profile, settings),
-            "role_arn": settings.sagemaker_role_arn,
-            "region": settings.aws_region,
-            "network_isolation": settings.sagemaker_network_isolation,
-        },
+        **_champion_model(profile, settings),
         instance_type=serving.instance_type,
         instance_count=serving.instance_count,
         rollback_alarms=serving.rollback_alarms,
