@@ -45,13 +45,17 @@ def profile_assets(profile_name: str) -> ProfileAssets:
 
 
 def default_args(profile: Profile, settings: Settings, *, retries: int = 2) -> dict[str, Any]:
-    """Owner, retries with back-off and the failure notifier, the same for every DAG."""
+    """Owner, retries with back-off and the failure notifier, the same for every DAG.
+
+    The first retry waits Airflow's ``[core] default_task_retry_delay`` (the project sets 60 s
+    in ``nlpops.runtime.airflow_environ`` and docker-compose; the tests set 1 s), doubling up to
+    15 minutes.
+    """
     from nlpops.notifiers.callbacks import on_task_failure
 
     return {
         "owner": settings.owner,
         "retries": retries,
-        "retry_delay": timedelta(minutes=1),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=15),
         "execution_timeout": timedelta(hours=1),
