@@ -28,12 +28,16 @@ import json
 import multiprocessing
 import os
 import posixpath
+import sys
 import tempfile
 import time
+import types
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from multiprocessing import context as mp_context
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -180,6 +184,58 @@ def _init_worker(model_dir: str, profile: dict[str, Any] | str | None, version: 
         _MODEL = load_model(model_dir, profile=profile, version=version)
     except Exception as exc:  # a worker that dies in its initializer would be respawned forever
         _MODEL_ERROR = f"{type(exc).__name__}: {exc}"
+
+
+# --- starting workers without re-running the parent's __main__ --------------------------------
+#
+# A spawn/forkserver child re-runs the parent's ``__main__`` script (as ``__mp_main__``) before
+# it unpickles its target. In an Airflow worker the task process is forked from the
+# ``airflow`` CLI (``airflow scheduler`` for the LocalExecutor), so ``__main__`` is the
+# console script, which imports ``airflow`` and runs ``settings.initialize()`` — and the task
+# supervisor has replaced the database URL in the task process with
+# ``airflow-db-not-allowed:///``. Every worker then died at start with SQLAlchemy's
+# "Could not parse SQLAlchemy URL", the pool started another one, and the task ran forever.
+# The workers need nothing from ``__main__`` (the handler lives in this module), so they are
+# launched with a bare ``__main__`` in view: the preparation data names no main to re-run.
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+class _ForkServerWorker(mp_context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _main_hidden():
+            return mp_context.ForkServerProcess._Popen(process_obj)
+
+
+class _SpawnWorker(mp_context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:
+        with _main_hidden():
+            return mp_context.SpawnProcess._Popen(process_obj)
+
+
+class _ForkServerContext(mp_context.ForkServerContext):
+    Process = _ForkServerWorker
+
+
+class _SpawnContext(mp_context.SpawnContext):
+    Process = _SpawnWorker
+
+
+def worker_context() -> Any:
+    """The pool's context: ``forkserver`` (else ``spawn``), never ``fork``; workers skip ``__main__``."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        return _ForkServerContext()
+    return _SpawnContext()
 
 
 @dataclass
@@ -329,10 +385,9 @@ class BatchTransform:
             self._model = load_model(self.model_dir, profile=self.profile, version=self.model_version)
             self.model_version = self._model.version
             return
-        methods = multiprocessing.get_all_start_methods()
         # Never fork: the Airflow task process has threads (logging, heartbeats) a fork would copy mid-state.
-        ctx: Any = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        if "forkserver" in methods:
+        ctx = worker_context()
+        if isinstance(ctx, mp_context.ForkServerContext):
             # The fork server imports the scoring stack once; workers fork from it already warm.
             ctx.set_forkserver_preload(list(_PRELOAD))
         self._pool = ctx.Pool(

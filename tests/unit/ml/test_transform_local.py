@@ -143,3 +143,25 @@ def test_a_model_that_cannot_load_fails_the_job_with_its_reason(lake: str, tmp_p
     obj = _put(lake + "/inference-input/amazon_polarity", "f.csv", _polarity_csv(2))
     with pytest.raises(Exception, match="not a skops archive"):
         BatchTransform(model_dir, workers=1).run([obj], lake + "/inference-output/p/f", "f")
+
+
+@pytest.fixture
+def hostile_main(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A parent ``__main__`` script that must never run in a worker (like the ``airflow`` console
+    script in a task process, whose import fails there): it leaves a mark and exits."""
+    import sys
+    import types
+
+    mark = tmp_path / "main-ran"
+    script = tmp_path / "parent_main.py"
+    script.write_text(f"import pathlib\npathlib.Path({str(mark)!r}).touch()\nraise SystemExit(3)\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    return mark
+
+
+def test_workers_never_rerun_the_parents_main(lake: str, polarity_dir: Path, hostile_main: Path) -> None:
+    obj = _put(lake + "/inference-input/amazon_polarity", "m.csv", _polarity_csv(6))
+    summary = BatchTransform(polarity_dir, workers=1).run([obj], lake + "/inference-output/p/m", "m")
+    assert summary.scored == 6 and not hostile_main.exists()
