@@ -377,12 +377,6 @@ def test_train_run_and_its_extra_links(stack: Any, browser: Any) -> None:
     assert [r["dag_run_id"] for r in _runs(stack, dag_id)] == [run_id]  # one click, one run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: in the `make up` stack (LocalExecutor) the transform task's worker pool "
-    "(ml.transform, forkserver) never returns; it works under `airflow dags test`. Seen twice: "
-    "transform 'running' with no log line for 3.5 min after 'workers=1'. Remove this marker with the fix.",
-)
 def test_batch_inference_run_and_its_extra_links(stack: Any, browser: Any) -> None:
     """Score the waiting batch with the new champion; the transform task's three links open."""
     dag_id = f"{PROFILE}_batch_inference"
