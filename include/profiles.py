@@ -341,7 +341,7 @@ def enabled_profiles(settings: Any = None) -> dict[str, Profile]:
     Only the profiles that load: a broken one is left out here (and logged) so it cannot take
     the others down; :func:`broken_profiles` says which and why.
     """
-    return _scan_enabled(settings)[0]
+    return scan_profiles(settings)[0]
 
 
 def broken_profiles(settings: Any = None) -> dict[str, str]:
@@ -350,10 +350,11 @@ def broken_profiles(settings: Any = None) -> dict[str, str]:
     Wanted = named by NLPOPS_PROFILES, else every YAML file not saying ``enabled: false``
     (a file that is not even valid YAML is wanted: nothing says it is disabled).
     """
-    return _scan_enabled(settings)[1]
+    return scan_profiles(settings)[1]
 
 
-def _scan_enabled(settings: Any) -> tuple[dict[str, Profile], dict[str, str]]:
+def scan_profiles(settings: Any = None) -> tuple[dict[str, Profile], dict[str, str]]:
+    """One pass over the profile files: (:func:`enabled_profiles`, :func:`broken_profiles`)."""
     import logging
 
     from include.settings import get_settings

@@ -282,7 +282,7 @@ def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -
     YAML, a bad key, NLPOPS_PROFILES naming a missing file) or whose DAG cannot be built gets
     a placeholder DAG of the same id that says why and fails when run; the others build as usual.
     """
-    from include.profiles import broken_profiles, enabled_profiles
+    from include.profiles import scan_profiles
     from include.settings import get_settings
     from nlpops.aws.session import use_airflow_connection
 
@@ -290,8 +290,9 @@ def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -
     # reaches s3:// lake URIs and the SageMaker registry with the Airflow AWS connection.
     use_airflow_connection()
     settings = get_settings()
+    good, broken = scan_profiles(settings)  # each YAML read once per DAG file
     dags: dict[str, DAG] = {}
-    for name, profile in enabled_profiles(settings).items():
+    for name, profile in good.items():
         dag_id = f"{name}_{kind}"
         try:
             dags[dag_id] = builder(profile, settings)
@@ -300,7 +301,7 @@ def build_profile_dags(kind: str, builder: Callable[[Profile, Settings], DAG]) -
             dags[dag_id] = broken_profile_dag(
                 dag_id, kind, f"{source}: the {kind} DAG cannot be built: {type(exc).__name__}: {exc}", settings
             )
-    for name, message in broken_profiles(settings).items():
+    for name, message in broken.items():
         dag_id = f"{_dag_id_part(name)}_{kind}"
         dags[dag_id] = broken_profile_dag(dag_id, kind, message, settings)
     return dags
