@@ -8,6 +8,7 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import boto3
 import pytest
@@ -98,22 +99,58 @@ def emr_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
     session.install()
     boto3.client("s3", endpoint_url=moto_server).create_bucket(Bucket="nlpops-etl-test-artifacts")
     emr = boto3.client("emr-serverless", endpoint_url=moto_server, region_name="us-east-1")
-    app = emr.create_application(name="nlpops", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    # a release after 7.x: every 7.x release runs Spark 3.5, which the ETL cannot use (refused below)
+    app = emr.create_application(name="nlpops", releaseLabel="emr-8.0.0", type="SPARK")["applicationId"]
     yield moto_server, app
     session.clear_cache()
     get_settings.cache_clear()
+
+
+def _emr_settings(app: str) -> Any:
+    return _settings(
+        NLPOPS_SPARK_BACKEND="emr-serverless",
+        NLPOPS_EMR_APPLICATION_ID=app,
+        NLPOPS_EMR_ROLE_ARN="arn:aws:iam::123456789012:role/nlpops-emr",
+        NLPOPS_KMS_KEY_ARN="arn:aws:kms:us-east-1:123456789012:key/abc",
+    )
+
+
+def test_emr_serverless_refuses_an_application_on_spark_3_5_before_paying(emr_env, context) -> None:
+    from airflow.providers.common.compat.sdk import AirflowException
+
+    endpoint, _ = emr_env
+    emr = boto3.client("emr-serverless", endpoint_url=endpoint, region_name="us-east-1")
+    old = emr.create_application(name="old", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    op = _etl(_emr_settings(old))
+    op.deferrable, op.wait_for_completion = False, False
+    starts = mock.patch.object(op.hook.conn, "start_job_run", wraps=op.hook.conn.start_job_run)
+    with (
+        starts as start,
+        pytest.raises(AirflowException, match=r"runs emr-7\.5\.0 .*Spark >= 4\.1.*SPARK_BACKEND=glue"),
+    ):
+        op.execute(context)
+    assert start.call_count == 0  # no job started
+    assert "Contents" not in boto3.client("s3", endpoint_url=endpoint).list_objects_v2(
+        Bucket="nlpops-etl-test-artifacts"
+    )  # nothing uploaded
+
+
+def test_emr_application_problem_names_what_is_wrong() -> None:
+    from nlpops.aws.etl import emr_application_problem
+
+    ok = {"applicationId": "a1", "type": "Spark", "releaseLabel": "emr-8.1.0"}
+    assert emr_application_problem(ok) is None
+    assert "not SPARK" in (emr_application_problem({**ok, "type": "HIVE"}) or "")
+    assert "Spark 3.5" in (emr_application_problem({**ok, "releaseLabel": "emr-7.12.0"}) or "")
+    assert "Spark 3.5" in (emr_application_problem({**ok, "releaseLabel": "emr-6.15.0"}) or "")
+    assert "not emr-<major>.<minor>" in (emr_application_problem({**ok, "releaseLabel": "latest"}) or "")
 
 
 def test_emr_serverless_runs_the_same_script_with_a_deterministic_name(emr_env, context) -> None:
     from nlpops.aws.etl import EmrServerlessEtlOperator
 
     endpoint, app = emr_env
-    s = _settings(
-        NLPOPS_SPARK_BACKEND="emr-serverless",
-        NLPOPS_EMR_APPLICATION_ID=app,
-        NLPOPS_EMR_ROLE_ARN="arn:aws:iam::123456789012:role/nlpops-emr",
-        NLPOPS_KMS_KEY_ARN="arn:aws:kms:us-east-1:123456789012:key/abc",
-    )
+    s = _emr_settings(app)
     op = _etl(s)
     assert isinstance(op, EmrServerlessEtlOperator)
     op.deferrable, op.wait_for_completion = False, False

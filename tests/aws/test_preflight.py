@@ -268,3 +268,22 @@ def test_labels_come_from_the_image_config_when_the_manifest_has_none():
         fetch=lambda url: fetched.append(url) or json.dumps(config).encode(),
     )
     assert labels == image_labels() and fetched == ["https://layer"]
+
+
+def test_emr_application_check_refuses_a_release_on_spark_3_5(aws):
+    from nlpops.aws.preflight import check_emr_application
+
+    emr = boto3.client("emr-serverless", region_name=REGION)
+    new = emr.create_application(name="new", releaseLabel="emr-8.0.0", type="SPARK")["applicationId"]
+    old = emr.create_application(name="old", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    env = {"NLPOPS_TARGET": "aws", "NLPOPS_LAKE_URI": "s3://nlpops-lake", "NLPOPS_SPARK_BACKEND": "emr-serverless"}
+
+    def check(app: str) -> list[Finding]:
+        return check_emr_application(emr, load_settings({**env, "NLPOPS_EMR_APPLICATION_ID": app}))
+
+    assert [f.ok for f in check(new)] == [True]
+    (bad,) = check(old)
+    assert not bad.ok and bad.check == "emr-application" and "emr-7.5.0 (Spark 3.5 or older)" in bad.message
+    (missing,) = check("00abcdefghijklmn")
+    assert not missing.ok and "NLPOPS_EMR_APPLICATION_ID" in missing.message
+    assert check_emr_application(emr, load_settings({**env, "NLPOPS_SPARK_BACKEND": "glue"})) == []

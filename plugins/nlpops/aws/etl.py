@@ -17,6 +17,8 @@ EMR Serverless: ``EmrServerlessStartJobOperator`` with the deterministic job nam
 (DAG, task, run key) as both ``name`` and ``clientToken``: EMR Serverless answers a
 repeated ``StartJobRun`` with the same token with the run it already started, so a
 retry re-attaches instead of paying twice (within the service's idempotency window).
+The job uses Spark 4.1's ``arrow_udf`` and Python >= 3.11: before it starts anything the operator
+reads the application and refuses one that cannot run the script (:func:`emr_application_problem`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +55,27 @@ CODE_SUFFIXES = (".py", ".yaml", ".json", ".sql")
 #: A fixed timestamp so the zip (and its digest) depends on content only.
 _ZIP_DATE = (2026, 1, 1, 0, 0, 0)
 XCOM_JOB_NAME = "nlpops_glue_job_name"
+#: EMR releases up to 7.x run Spark <= 3.5 and Python 3.9 (EMR release guide): the ETL needs Spark 4.1's
+#: ``arrow_udf``, so such an application fails at import. Later releases are allowed (not contract-tested).
+MIN_EMR_RELEASE_MAJOR = 8
+_EMR_RELEASE = re.compile(r"^emr-(\d+)\.(\d+)")
+
+
+def emr_application_problem(application: dict[str, Any]) -> str | None:
+    """Why an EMR Serverless application (``GetApplication``'s ``application``) cannot run the ETL, or None."""
+    app_id, label = application.get("applicationId", "?"), str(application.get("releaseLabel", ""))
+    if str(application.get("type", "")).upper() != "SPARK":
+        return f"EMR Serverless application {app_id} is of type {application.get('type')!r}, not SPARK"
+    found = _EMR_RELEASE.match(label)
+    if not found:
+        return f"EMR Serverless application {app_id} has release label {label!r}, not emr-<major>.<minor>"
+    if int(found.group(1)) < MIN_EMR_RELEASE_MAJOR:
+        return (
+            f"EMR Serverless application {app_id} runs {label} (Spark 3.5 or older): the ETL needs Spark >= 4.1 "
+            f"(arrow_udf). Create an application with a release >= emr-{MIN_EMR_RELEASE_MAJOR}.0 and set "
+            "NLPOPS_EMR_APPLICATION_ID, or use NLPOPS_SPARK_BACKEND=glue (Glue 6.0, contract-tested)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -198,6 +222,10 @@ class EmrServerlessEtlOperator(EmrServerlessStartJobOperator):
 
     def execute(self, context: Context, event: dict[str, Any] | None = None) -> str | None:
         if event is None:  # first call (``execute`` is also the resume method after the app starts)
+            application = self.hook.conn.get_application(applicationId=self.application_id)["application"]
+            problem = emr_application_problem(application)
+            if problem:
+                raise AirflowException(problem)  # before any upload or job: nothing is paid for
             code = upload_code(self.settings, self.job_module, self.code_packages)
             name = remote_job_name(self.dag_id, self.task_id, context_run_key(context))
             args = ["--JOB_NAME", name]

@@ -15,6 +15,8 @@ to do. Exit status 1 when anything fails. Checks, in order:
 * **image**: the image exists in ECR and its ``nlpops.pin.*`` labels equal the project's
   pins (``include.runtimes.image_labels``): a model written by the worker's scikit-learn is
   read by the same version in the job;
+* **emr-application** (``NLPOPS_SPARK_BACKEND=emr-serverless`` only): a Spark application on a
+  release that can run the ETL (``nlpops.aws.etl.emr_application_problem``);
 * **glue-database**, **athena-workgroup** (results location and encryption enforced),
   **sns-topic**.
 """
@@ -361,6 +363,20 @@ def check_image(ecr: Any, s: Settings, expected: dict[str, str] | None = None) -
 # -- catalog, queries, notifications ------------------------------------------------------------------
 
 
+def check_emr_application(emr: Any, s: Settings) -> list[Finding]:
+    from nlpops.aws.etl import emr_application_problem
+
+    if s.spark_backend != "emr-serverless" or not s.emr_application_id:
+        return []  # Glue backend, or reported by check_settings
+    app_id = s.emr_application_id
+    try:
+        application = emr.get_application(applicationId=app_id)["application"]
+    except ClientError as err:
+        return [Finding("emr-application", app_id, False, f"NLPOPS_EMR_APPLICATION_ID: {_code(err)}")]
+    problem = emr_application_problem(application)
+    return [Finding("emr-application", app_id, problem is None, problem or "")]
+
+
 def check_glue_database(glue: Any, s: Settings) -> list[Finding]:
     try:
         glue.get_database(Name=s.glue_database)
@@ -413,6 +429,7 @@ def run_preflight(session: Any, s: Settings) -> list[Finding]:
         ("bucket", lambda: check_buckets(client("s3"), s)),
         ("role", lambda: check_roles(client("iam"), client("sts"), s)),
         ("image", lambda: check_image(client("ecr"), s)),
+        ("emr-application", lambda: check_emr_application(client("emr-serverless"), s)),
         ("glue-database", lambda: check_glue_database(client("glue"), s)),
         ("athena-workgroup", lambda: check_athena_workgroup(client("athena"), s)),
         ("sns-topic", lambda: check_sns_topic(client("sns"), s)),
