@@ -255,11 +255,47 @@ def _split_and_parse(data: bytes, kind: str, delimiter: str, *, quoting: bool) -
             continue
         if not complete:
             rec.error = f"record {index} (line {line}): a quoted field is never closed (unbalanced '\"')"
-        elif kind == CSV:
-            rec.values, rec.error = _parse_csv_record(rec.raw, index, line, delimiter, quoting=quoting)
-        else:
+        elif kind != CSV:
             rec.values, rec.error = _parse_json_record(rec.raw, index, line)
+    if kind == CSV:
+        # A CR splits a record into lines for the per-record reader (its StringIO) but not for
+        # one fed whole: such records are always parsed alone.
+        todo = [r for r in records if r.error is None]
+        bulk = [r for r in todo if "\r" not in r.raw]
+        if _parse_csv_records_at_once(bulk, delimiter, quoting=quoting):
+            todo = [r for r in todo if "\r" in r.raw]
+        for rec in todo:
+            rec.values, rec.error = _parse_csv_record(rec.raw, rec.index, rec.line, delimiter, quoting=quoting)
     return records
+
+
+def _parse_csv_records_at_once(records: list[RawRecord], delimiter: str, *, quoting: bool) -> bool:
+    """Parse every record with ONE reader (the fast path); False when any record needs :func:`_parse_csv_record`.
+
+    Each record is one string fed to the reader; the result equals the per-record parse
+    exactly when the reader raises nothing and finishes row *i* on string *i* (a record
+    whose quote stays open would pull the next record into its row). Otherwise the caller
+    parses record by record, which gives each bad record its own error.
+    """
+    reader = csv.reader(
+        (r.raw for r in records),
+        delimiter=delimiter,
+        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+        strict=True,
+    )
+    rows: list[list[str]] = []
+    try:
+        for expected, row in enumerate(reader, start=1):
+            if reader.line_num != expected:
+                return False
+            rows.append(row)
+    except csv.Error:
+        return False
+    if len(rows) != len(records):
+        return False
+    for rec, row in zip(records, rows, strict=True):
+        rec.values = row
+    return True
 
 
 def _parse_csv_record(
@@ -323,11 +359,19 @@ def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
         if header is not None:
             data.headers_skipped += 1
             records = records[1:]
+    plan = _CsvPlan.of(columns, layout) if data.content_type == CSV else None
     for rec in records:
         entry: dict[str, Any] = {"id": None, "_line": rec.line, "_raw": rec.raw, "_classes": model.classes}
         try:
             if rec.error:
                 raise _RecordError(rec.error)
+            if plan is not None and len(rec.values or ()) == plan.width:
+                # The common case, without building a mapping per record (same id and text).
+                entry["id"], text = plan.id_and_text(rec)
+                texts.append(text)
+                scored.append(entry)
+                out.append(entry)
+                continue
             if data.content_type == CSV:
                 record: dict[str, Any] = _csv_mapping(rec, columns, layout)
             else:
@@ -336,6 +380,8 @@ def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
             entry["id"] = _record_id(record, rec, layout, entry)
             text = _record_text(record, rec, layout)
         except _RecordError as exc:
+            if isinstance(exc, _IdentifiedRecordError):
+                entry["id"] = exc.record_id
             if entry["id"] is None:
                 entry["id"] = row_id(rec.raw, source_uri=entry.get("source_uri"), record=entry.get("source_record"))
             entry["error"] = str(exc)
@@ -348,16 +394,85 @@ def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
     if texts:
         proba = model.pipeline.predict_proba(texts)
         best = proba.argmax(axis=1)
-        for entry, row, k in zip(scored, proba.tolist(), best.tolist(), strict=True):
-            entry["label"] = model.classes[k]
-            entry["confidence"] = round(row[k], PROBABILITY_DIGITS)
-            entry["probabilities"] = {c: round(p, PROBABILITY_DIGITS) for c, p in zip(model.classes, row, strict=True)}
-            entry["model_version"] = model.version
+        classes = model.classes
+        version = model.version
+        for entry, row, k in zip(scored, round_probabilities(proba), best.tolist(), strict=True):
+            entry["label"] = classes[k]
+            entry["confidence"] = row[k]
+            entry["probabilities"] = dict(zip(classes, row, strict=True))
+            entry["model_version"] = version
+    return out
+
+
+def round_probabilities(proba: Any) -> list[list[float]]:
+    """``[[round(p, PROBABILITY_DIGITS) for p in row] for row in proba]``, vectorised, same floats.
+
+    ``numpy.round`` (scale, round half to even, unscale) agrees with Python's correctly
+    rounded ``round`` except where the scaled value is within its rounding error of a
+    half; those few entries are rounded by Python.
+    """
+    import numpy as np
+
+    scale = 10.0**PROBABILITY_DIGITS
+    values = np.asarray(proba, dtype=float)
+    scaled = values * scale
+    rounded = np.rint(scaled) / scale
+    near_half = np.abs(scaled - np.floor(scaled) - 0.5) < 1e-6
+    out: list[list[float]] = rounded.tolist()
+    for i, j in zip(*np.nonzero(near_half), strict=True):
+        out[int(i)][int(j)] = round(float(values[i, j]), PROBABILITY_DIGITS)
     return out
 
 
 class _RecordError(ValueError):
     pass
+
+
+class _IdentifiedRecordError(_RecordError):
+    """A bad record whose id is already known (the id column was read before the text failed)."""
+
+    def __init__(self, record_id: str, message: str) -> None:
+        super().__init__(message)
+        self.record_id = record_id
+
+
+@dataclass(frozen=True)
+class _CsvPlan:
+    """Where a request's id and text fields sit in its CSV column layout (what :func:`_record_id`
+    and :func:`_record_text` look up by name, resolved once per request)."""
+
+    width: int
+    id_positions: tuple[int, ...]
+    text_positions: tuple[int | None, ...]
+    separator: str
+    fields: tuple[str, ...]
+
+    @classmethod
+    def of(cls, columns: tuple[str, ...] | None, layout: InputLayout) -> _CsvPlan | None:
+        if columns is None:
+            return None
+        # dict(zip(columns, values)) keeps the last of duplicate names: so do these positions.
+        where = {name: i for i, name in enumerate(columns)}
+        if any(f in where for f in layout.text_fields):
+            fields: tuple[str, ...] = layout.text_fields
+        elif "text" in where:
+            fields = ("text",)
+        else:
+            return None  # every record is an error: the slow path words it
+        ids = tuple(where[k] for k in dict.fromkeys(("id", layout.id_field)) if k and k in where)
+        return cls(len(columns), ids, tuple(where.get(f) for f in fields), layout.text_separator, fields)
+
+    def id_and_text(self, rec: RawRecord) -> tuple[str, str]:
+        values = rec.values
+        assert isinstance(values, list)
+        record_id = next((values[i] for i in self.id_positions if values[i] != ""), None) or row_id(rec.raw)
+        text = combine_text_fields([None if i is None else values[i] for i in self.text_positions], self.separator)
+        if not text:
+            raise _IdentifiedRecordError(
+                record_id,
+                f"record {rec.index} (line {rec.line}): empty text after normalisation of {list(self.fields)}",
+            )
+        return record_id, text
 
 
 def _records_by_profile(data: RequestData, layout: InputLayout) -> list[RawRecord]:
@@ -452,6 +567,8 @@ def _record_text(record: dict[str, Any], rec: RawRecord, layout: InputLayout) ->
 # --- output -----------------------------------------------------------------------------------
 
 PUBLIC_KEYS = ("id", "source_uri", "source_record", "label", "confidence", "probabilities", "model_version", "error")
+# One encoder for every line (json.dumps with options builds a new one per call).
+_JSON_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def public_view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -470,7 +587,9 @@ def output_fn(prediction: list[dict[str, Any]], accept: str, context: Any = None
     if not prediction:
         return b""
     if kind == JSONLINES:
-        lines = (json.dumps(public_view(e), ensure_ascii=False, separators=(",", ":")) for e in prediction)
+        encode = _JSON_LINE.encode
+        keys = PUBLIC_KEYS
+        lines = [encode({k: e[k] for k in keys if k in e}) for e in prediction]
         return ("\n".join(lines) + "\n").encode("utf-8")
     classes = prediction[0].get("_classes") or next(
         (list(e["probabilities"]) for e in prediction if "probabilities" in e), []

@@ -56,24 +56,34 @@ def split_records(body: bytes, *, quoting: bool = True) -> Iterator[tuple[int, b
     ``complete`` is False for a last record whose quote is never closed. Blank lines are
     not records. Line numbers are 1-based within ``body``.
     """
-    pos = 0
-    line = 1
-    size = len(body)
-    while pos < size:
-        end, quotes = first_record_end(body, pos, 0, quoting)
-        complete = True
-        if end < 0:
-            end = size
-            record = body[pos:]
-            complete = quotes % 2 == 0
-        else:
-            record = body[pos : end - 1]
+    if not quoting or b'"' not in body:
+        # Every newline ends a record: one split, no quote counting.
+        for line, record in enumerate(body.split(b"\n"), start=1):
+            if record.endswith(b"\r"):
+                record = record[:-1]
+            if record.strip():
+                yield line, record, True
+        return
+    # A record spans lines while its quote count is odd (the rule of first_record_end).
+    pieces = body.split(b"\n")
+    last = len(pieces) - 1
+    i = 0
+    while i <= last:
+        line = i + 1
+        record = pieces[i]
+        quotes = record.count(b'"')
+        i += 1
+        if quotes % 2:
+            parts = [record]
+            while quotes % 2 and i <= last:
+                parts.append(pieces[i])
+                quotes += pieces[i].count(b'"')
+                i += 1
+            record = b"\n".join(parts)
         if record.endswith(b"\r"):
             record = record[:-1]
         if record.strip():
-            yield line, record, complete
-        line += body.count(b"\n", pos, end)
-        pos = end
+            yield line, record, quotes % 2 == 0
 
 
 __all__ = ["first_record_end", "last_record_end", "split_records"]

@@ -68,6 +68,10 @@ def clean_text(value: str | None) -> str | None:
     """One text field cleaned as the ETL's ``clean_text`` does; ``None`` stays ``None``."""
     if value is None:
         return None
+    if value.isascii() and value.isprintable() and "<" not in value and "&" not in value:
+        # The common case, same result: no tag, entity, non-ASCII, control character or
+        # whitespace other than the space, so the rules reduce to collapsing and trimming spaces.
+        return " ".join(value.split())
     text = TAG_RE.sub(" ", value)
     if "&" in text:
         text = html.unescape(text)
