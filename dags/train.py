@@ -58,7 +58,16 @@ overridden per run with the Params below (defaults: the profile's `model:` secti
 """
 
 #: ModelSpec fields exposed as run Params (the rest stay as the profile says).
-TUNABLE = ("classifier", "C", "word_ngram_max", "char_ngram_min", "char_ngram_max", "min_df", "class_weight")
+TUNABLE = (
+    "classifier",
+    "C",
+    "word_ngram_max",
+    "char_ngram_min",
+    "char_ngram_max",
+    "min_df",
+    "class_weight",
+    "decision_bias",
+)
 #: Other ModelSpec fields a run may override.
 PER_RUN = ("cv_folds", "sample_size", "search_budget_seconds")
 
@@ -67,7 +76,10 @@ def _params(profile: Profile, settings: Settings) -> dict[str, Param]:
     spec = profile.model
     params: dict[str, Param] = {
         "classifier": Param(
-            spec.classifier, type="string", enum=["logreg", "linear_svm", "sgd"], description="Linear classifier."
+            spec.classifier,
+            type="string",
+            enum=["logreg", "linear_svm", "sgd", "nblr"],
+            description="Linear classifier.",
         ),
         "C": Param(spec.C, type="number", exclusiveMinimum=0, description="Inverse regularisation strength."),
         "word_ngram_max": Param(
@@ -82,6 +94,12 @@ def _params(profile: Profile, settings: Settings) -> dict[str, Param]:
         "min_df": Param(spec.min_df, type="integer", minimum=1, description="Ignore n-grams in fewer documents."),
         "class_weight": Param(
             spec.class_weight, type="string", enum=["balanced", "none"], description="Re-weight rare classes."
+        ),
+        "decision_bias": Param(
+            spec.decision_bias,
+            type="string",
+            enum=["none", "tuned"],
+            description="tuned: per-class decision offsets chosen on k-fold scores of the training rows.",
         ),
         "cv_folds": Param(spec.cv_folds, type="integer", minimum=0, maximum=10, description="0 = no CV"),
         "search_budget_seconds": Param(

@@ -100,7 +100,7 @@ class SplitSpec(_Strict):
 class ModelSpec(_Strict):
     """Hyper-parameters of the text classifier (overridable by DAG Params)."""
 
-    classifier: Literal["logreg", "linear_svm", "sgd"] = "logreg"
+    classifier: Literal["logreg", "linear_svm", "sgd", "nblr"] = "logreg"
     word_ngram_max: int = Field(default=2, ge=1, le=3)
     char_ngram_min: int = Field(default=2, ge=1, le=6)
     char_ngram_max: int = Field(default=5, ge=0, le=6)  # 0 = no character features
@@ -109,6 +109,9 @@ class ModelSpec(_Strict):
     min_df: int = Field(default=2, ge=1)
     C: float = Field(default=4.0, gt=0)
     class_weight: Literal["balanced", "none"] = "balanced"
+    decision_bias: Literal["none", "tuned"] = Field(
+        default="none", description="tuned: per-class decision offsets chosen on k-fold scores (ml/decision.py)"
+    )
     max_iter: int = Field(default=2_000, ge=10)
     cv_folds: int = Field(default=0, ge=0, le=10)
     sample_size: int = Field(default=0, ge=0, description="0 = train on every row")

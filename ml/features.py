@@ -15,7 +15,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-Classifier = Literal["logreg", "linear_svm", "sgd"]
+Classifier = Literal["logreg", "linear_svm", "sgd", "nblr"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class Hyperparameters:
     min_df: int = 2
     C: float = 4.0
     class_weight: Literal["balanced", "none"] = "balanced"
+    decision_bias: Literal["none", "tuned"] = "none"  # tuned: per-class offsets chosen by k-fold (ml.decision)
     max_iter: int = 2_000
     cv_folds: int = 0
     sample_size: int = 0
@@ -43,10 +44,12 @@ class Hyperparameters:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.classifier not in ("logreg", "linear_svm", "sgd"):
-            raise ValueError(f"hyper-parameter classifier={self.classifier!r}: use logreg, linear_svm or sgd")
+        if self.classifier not in ("logreg", "linear_svm", "sgd", "nblr"):
+            raise ValueError(f"hyper-parameter classifier={self.classifier!r}: use logreg, linear_svm, sgd or nblr")
         if self.class_weight not in ("balanced", "none"):
             raise ValueError(f"hyper-parameter class_weight={self.class_weight!r}: use balanced or none")
+        if self.decision_bias not in ("none", "tuned"):
+            raise ValueError(f"hyper-parameter decision_bias={self.decision_bias!r}: use none or tuned")
         if self.word_ngram_max < 1:
             raise ValueError(f"hyper-parameter word_ngram_max={self.word_ngram_max} must be >= 1")
         if self.char_ngram_max and not 1 <= self.char_ngram_min <= self.char_ngram_max:
@@ -121,6 +124,11 @@ def build_classifier(hp: Hyperparameters, *, n_samples: int | None = None) -> Cl
         # lbfgs handles sparse TF-IDF, binary and multinomial alike, and converges faster
         # than saga here; liblinear no longer supports multiclass in scikit-learn >= 1.8.
         return LogisticRegression(C=hp.C, class_weight=class_weight, max_iter=hp.max_iter, random_state=hp.seed)
+    if hp.classifier == "nblr":
+        from ml.nbsvm import NBLogisticRegression
+
+        # training exports it as a plain LogisticRegression (ml.decision.export)
+        return NBLogisticRegression(C=hp.C, class_weight=class_weight, max_iter=hp.max_iter)
     if hp.classifier == "linear_svm":
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.svm import LinearSVC

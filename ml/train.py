@@ -119,6 +119,25 @@ def cross_validate(hp: Hyperparameters, texts: list[str], labels: list[str]) -> 
     return out
 
 
+def tuned_decision(hp: Hyperparameters, texts: list[str], labels: list[str]) -> Any:
+    """``decision_bias: tuned`` without a search (pinned, or one SageMaker tuning trial): k-fold offsets."""
+    from ml.data import DataError
+    from ml.decision import decide, out_of_fold
+
+    min_class = min(labels.count(c) for c in set(labels))
+    folds = min(hp.cv_folds if hp.cv_folds >= 2 else 5, min_class)
+    if folds < 2:
+        raise DataError(
+            f"decision_bias=tuned needs k-fold scores but the smallest class has {min_class} training row(s); "
+            "set the profile's model.decision_bias: none"
+        )
+    t0 = time.monotonic()
+    classes, scores, y = out_of_fold(hp, texts, labels, folds)
+    decision = decide(classes, scores, y, hp.primary_metric, hp.classifier)
+    log(f"decision offsets from {folds}-fold scores in {time.monotonic() - t0:.1f}s")
+    return decision
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Fit, evaluate, save; return the metrics dict (also written to metrics.json)."""
     from ml.artefact import (
@@ -170,6 +189,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     metrics: dict[str, Any] = {}
     selection: dict[str, Any] | None = None
+    decision = None
     if hp.search_budget_seconds > 0:
         from ml.search import search
 
@@ -183,6 +203,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             log=log,
         )
         hp = result.winner
+        decision = result.decision
         selection = result.summary()
         (output_dir / "search.json").write_text(json.dumps(result.to_dict(), indent=2), encoding="utf-8")
         metrics["search_seconds"] = round(result.elapsed_seconds, 2)
@@ -193,9 +214,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     elif hp.cv_folds >= 2:
         metrics.update(cross_validate(hp, texts, labels))
 
-    pipeline = build_pipeline(hp, n_samples=len(texts))
+    if hp.decision_bias == "tuned" and decision is None:
+        decision = tuned_decision(hp, texts, labels)
+    if decision is None and hp.classifier == "nblr":
+        from ml.decision import Decision
+
+        # NB-LR ships as the plain LogisticRegression it amounts to: no offsets, temperature 1
+        names = tuple(sorted(set(labels)))
+        decision = Decision(names, tuple(0.0 for _ in names), 1.0)
     t0 = time.monotonic()
-    pipeline.fit(texts, labels)
+    if decision is not None:
+        from ml.decision import fit_tuned
+
+        pipeline = fit_tuned(hp, texts, labels, decision)
+        log(f"decision offsets {decision.to_dict()}")
+    else:
+        pipeline = build_pipeline(hp, n_samples=len(texts))
+        pipeline.fit(texts, labels)
     metrics["train_seconds"] = round(time.monotonic() - t0, 3)
     n_features = len(pipeline.named_steps["features"].get_feature_names_out())
     log(f"fitted {hp.classifier} on {len(texts)} rows, {n_features} features in {metrics['train_seconds']}s")
@@ -240,6 +275,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "profile_classes": classes,
         "hyperparameters": hp.to_dict(),
         "selection": selection,
+        "decision": None if decision is None else decision.to_dict(),
         "metrics": metrics,
         "n_features": n_features,
         "rows": {"train": len(train), "validation": len(validation), "test": 0 if test is None else len(test)},

@@ -110,7 +110,7 @@ def test_train_task_on_aws_submits_a_tuning_job_and_returns_its_best_model(sm, m
         selection = result["metrics"]["selection"]
         assert selection["best_training_job"] == best
         assert selection["cv_mean"] == pytest.approx(played.info["objectives"][best])
-        assert selection["winner"]["classifier"] in {"logreg", "linear_svm", "sgd"}
+        assert selection["winner"]["classifier"] in {"logreg", "linear_svm", "sgd", "nblr"}
         # the best job's model is what the evaluate task will read
         model_dir = unpack_model_archive(
             lake.read_bytes(result["model_artifact_uri"]), sm.player.harness.tmp_path / "m"

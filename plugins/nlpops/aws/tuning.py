@@ -47,7 +47,7 @@ MAX_TUNING_JOB_NAME = 32
 MIN_TUNING_SECONDS = 120
 METRICS = ("macro_f1", "accuracy", "roc_auc")
 #: Hyper-parameters the tuning job sets per training job (the rest are static).
-TUNED = ("classifier", "C", "word_ngram_max", "char_ngram_max", "min_df", "class_weight")
+TUNED = ("classifier", "C", "word_ngram_max", "char_ngram_max", "min_df", "class_weight", "decision_bias")
 #: Fields of the ``CreateTrainingJob`` request that a tuning job's training job definition takes as they are.
 _DEFINITION_KEYS = (
     "RoleArn",

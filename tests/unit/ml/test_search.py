@@ -26,7 +26,7 @@ def test_candidates_hold_the_base_and_the_strong_baseline() -> None:
     assert any(all(getattr(hp, k) == v for k, v in STRONG_BASELINE.items()) for hp in found)
     keys = {tuple(sorted(hp.to_dict().items())) for hp in found}
     assert len(keys) == 18  # distinct
-    assert {hp.classifier for hp in found} == {"logreg", "linear_svm", "sgd"}
+    assert {hp.classifier for hp in found} == {"logreg", "linear_svm", "sgd", "nblr"}
     assert candidates(base, 18, seed=0) == found  # reproducible
 
 
@@ -66,8 +66,11 @@ def test_search_with_no_time_keeps_the_base() -> None:
 
 
 def test_search_beats_a_bad_base_in_real_time() -> None:
-    texts, labels = _data(300)
-    # barely any regularisation budget: C tiny -> predicts one class (macro-F1 ~ 0.17 on 3 classes)
+    texts, labels = _data(450)
+    # skewed 3:1:1 (every "neutral" and "positive" row but one in three dropped)
+    keep = [i for i, y in enumerate(labels) if y == "negative" or (i // 3) % 3 == 0]
+    texts, labels = [texts[i] for i in keep], [labels[i] for i in keep]
+    # barely any regularisation budget: C tiny -> predicts the majority class (macro-F1 ~ 0.29 on 3 classes)
     base = Hyperparameters(classifier="logreg", C=1e-4, min_df=1, char_ngram_max=0, class_weight="none")
     result = search(base, texts, labels, budget_seconds=120.0, n_candidates=6)
     assert not result.stopped_by_budget
@@ -75,14 +78,14 @@ def test_search_beats_a_bad_base_in_real_time() -> None:
     assert result.cv_mean is not None and result.cv_mean > base_trial.mean + 0.3
     assert result.winner != base
     summary = result.summary()
-    assert summary["winner"]["C"] == result.winner.C and summary["cv_rows"] == 300
+    assert summary["winner"]["C"] == result.winner.C and summary["cv_rows"] == len(texts)
     assert result.elapsed_seconds < 120.0
 
 
 def test_sagemaker_ranges_cover_the_local_space() -> None:
     ranges = sagemaker_ranges()
     names = {r["Name"] for kind in ranges.values() for r in kind}
-    assert names == {"classifier", "word_ngram_max", "char_ngram_max", "min_df", "class_weight", "C"}
+    assert names == {"classifier", "word_ngram_max", "char_ngram_max", "min_df", "class_weight", "decision_bias", "C"}
     for r in ranges["CategoricalParameterRanges"]:
         assert all(isinstance(v, str) for v in r["Values"])  # the API takes strings
 
@@ -132,11 +135,15 @@ def test_base_and_strong_baseline_reach_the_last_rung(monkeypatch: pytest.Monkey
     """Ranked last on every rung, both are still scored on every row (the others are halved away)."""
     import ml.search
 
-    def ranks_them_last(clf, x, y) -> float:  # type: ignore[no-untyped-def]
+    def ranks_them_last(metric, clf, x, y, classes) -> tuple[float, float]:  # type: ignore[no-untyped-def]
         c = getattr(clf, "C", None) or getattr(getattr(clf, "estimator", None), "C", None)
-        return 0.0 if c in (1e-4, 0.5) and type(clf).__name__ != "SGDClassifier" else 1.0
+        return (0.0, 0.0) if c in (1e-4, 0.5) and type(clf).__name__ != "SGDClassifier" else (1.0, 1.0)
 
-    monkeypatch.setattr(ml.search, "_scorer", lambda metric, n: ranks_them_last)
+    def tuned_last(metric, folds, k):  # type: ignore[no-untyped-def]
+        return [0.0] * len(folds), [0.0] * len(folds)  # every tuned candidate ranks last too
+
+    monkeypatch.setattr(ml.search, "_fold_scores", ranks_them_last)
+    monkeypatch.setattr(ml.search, "cross_fitted_scores", tuned_last)
     texts, labels = _data(900)
     base = Hyperparameters(classifier="logreg", C=1e-4, min_df=1, char_ngram_max=0, class_weight="none")
     result = search(base, texts, labels, budget_seconds=300.0, n_candidates=9)
@@ -145,4 +152,6 @@ def test_base_and_strong_baseline_reach_the_last_rung(monkeypatch: pytest.Monkey
     final = [t.config for t in result.trials if t.rung == last and t.status == "ok"]
     assert any(c["C"] == 1e-4 for c in final)
     assert any(all(c[k] == v for k, v in STRONG_BASELINE.items()) for c in final)
+    strong_tuned = {**STRONG_BASELINE, "decision_bias": "tuned"}
+    assert any(all(c[k] == v for k, v in strong_tuned.items()) for c in final)
     assert result.winner_trial is not None and result.winner_trial.rows == 900
