@@ -17,7 +17,7 @@ import sys
 
 from include.settings import Settings, get_settings
 from ml.registry import CHAMPION, get_registry
-from ml.serving.app import TokenError, create_app, parse_tokens, read_token_file
+from ml.serving.app import TokenError, create_app, log_through_queue, parse_tokens, read_token_file
 from ml.serving.champion import ChampionWatcher, ModelSlot, registry_champion
 
 
@@ -86,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     print(f"serve: profile {profile!r} on http://{settings.serving_host}:{settings.serving_port}", flush=True)
-    uvicorn.run(app, host=settings.serving_host, port=settings.serving_port, log_level="warning", access_log=False)
+    listener = log_through_queue()  # the access log is written by a thread, not by the event loop
+    try:
+        uvicorn.run(app, host=settings.serving_host, port=settings.serving_port, log_level="warning", access_log=False)
+    finally:
+        listener.stop()
     return 0
 
 

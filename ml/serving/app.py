@@ -1,4 +1,4 @@
-"""SageMaker's serving contract as a FastAPI app, over the batch handler (``ml/inference.py``).
+"""SageMaker's serving contract as an ASGI app (Starlette), over the batch handler (``ml/inference.py``).
 
 * ``GET /ping`` — 200 when a model is loaded, else 503 (what SageMaker's health check expects).
   It needs no token: health checks carry none.
@@ -14,7 +14,9 @@
   version, records scored and refused, latency histogram, model swaps, the version served.
 
 Every request is logged as one JSON line on the ``ml.serving.access`` logger: time, caller
-(the name the token belongs to), client address, path, status, records, latency, model version.
+(the name the token belongs to), client address, path, status, records, latency, model version;
+the line and the metrics are written after the response is sent, and ``make serve`` puts the
+log's handlers behind a queue (:func:`log_through_queue`) so the event loop never waits on stderr.
 The model is read once per request from a :class:`~ml.serving.champion.ModelSlot`, so a hot
 swap never changes the model under a request in flight.
 """
@@ -24,16 +26,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import logging.handlers
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import Request  # at module level: FastAPI resolves the endpoints' annotations here
-
 from ml.inference import (
     ACCEPT_TYPES,
+    CSV,
     JSONLINES,
     UnsupportedContentTypeError,
     canonical_content_type,
@@ -47,6 +49,8 @@ access_log = logging.getLogger("ml.serving.access")
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024
+#: Bodies up to this size are scored on the event loop (a few records: less than a thread hop costs).
+DEFAULT_INLINE_MAX_BYTES = 16 * 1024
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -143,183 +147,307 @@ class _Refused(Exception):
         self.status, self.body = status, {"error": message, **extra}
 
 
-def create_app(
-    slot: ModelSlot,
-    tokens: Mapping[str, str],
-    *,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    watcher: ChampionWatcher | None = None,
-    metrics: ServingMetrics | None = None,
-) -> Any:
-    """The FastAPI app serving ``slot``'s model; ``watcher`` (if given) runs for the app's lifetime.
+_Headers = Mapping[bytes, bytes]
 
-    ``tokens`` maps each accepted bearer token to its caller's name (see :func:`parse_tokens`).
+
+def _headers(scope: Mapping[str, Any]) -> dict[bytes, bytes]:
+    """The request's headers by lower-case name (ASGI sends them lower-cased); the first of repeats wins."""
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name, value)
+    return found
+
+
+class ServingApp:
+    """The ASGI app (see the module docstring); built by :func:`create_app`.
+
+    ``POST /invocations`` is answered by a plain ASGI path (no router, middleware or request
+    object: at single-record sizes those cost more than the handler itself); ``/ping``,
+    ``/metrics``, 404/405 and the lifespan (which runs the watcher) go to a small Starlette app.
+    Bodies up to ``inline_max_bytes`` are scored on the event loop (a thread hop costs more than
+    scoring one record); larger ones in a worker thread, so the loop keeps answering ``/ping``.
+    The access-log line and the metrics of a request are written after its response is sent.
     """
-    from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, Response
-    from starlette.concurrency import run_in_threadpool
-
-    if not tokens:
-        raise TokenError("no serving token configured: the server refuses to run without one")
-    metrics = metrics or ServingMetrics()
-    slot.on_swap(metrics.swapped)
-    if slot.current is not None:
-        metrics.serving(slot.current.version)
-    if watcher is not None:
-        previous = watcher.on_failure
-
-        def _failed(ref: Any, exc: BaseException) -> None:
-            metrics.swaps.labels("failed").inc()
-            if previous is not None:
-                previous(ref, exc)
-
-        watcher.on_failure = _failed
-    token_items = [(t.encode(), c) for t, c in tokens.items()]
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> Any:
+    def __init__(
+        self,
+        slot: ModelSlot,
+        tokens: Mapping[str, str],
+        *,
+        max_body_bytes: int,
+        inline_max_bytes: int,
+        watcher: ChampionWatcher | None,
+        metrics: ServingMetrics,
+    ) -> None:
+        if not tokens:
+            raise TokenError("no serving token configured: the server refuses to run without one")
+        self.slot, self.metrics, self.watcher = slot, metrics, watcher
+        self.max_body_bytes, self.inline_max_bytes = max_body_bytes, inline_max_bytes
+        self._tokens = [(t.encode(), c) for t, c in tokens.items()]
+        slot.on_swap(metrics.swapped)
+        if slot.current is not None:
+            metrics.serving(slot.current.version)
         if watcher is not None:
-            await run_in_threadpool(watcher.start)
-        try:
-            yield
-        finally:
+            previous = watcher.on_failure
+
+            def _failed(ref: Any, exc: BaseException) -> None:
+                metrics.swaps.labels("failed").inc()
+                if previous is not None:
+                    previous(ref, exc)
+
+            watcher.on_failure = _failed
+        self._rest = self._starlette()
+
+    # --- ASGI entry -----------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/invocations":
+            if scope["method"] == "POST":
+                await self._invocations(scope, receive, send)
+            else:
+                await _send(
+                    send, 405, _json({"error": "use POST /invocations"}), b"application/json", [(b"allow", b"POST")]
+                )
+            return
+        await self._rest(scope, receive, send)
+
+    def _starlette(self) -> Any:
+        from contextlib import asynccontextmanager
+
+        from starlette.applications import Starlette
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request
+        from starlette.responses import JSONResponse, Response
+        from starlette.routing import Route
+
+        watcher, metrics, slot = self.watcher, self.metrics, self.slot
+
+        @asynccontextmanager
+        async def lifespan(_: Any) -> Any:
             if watcher is not None:
-                await run_in_threadpool(watcher.stop)
+                await run_in_threadpool(watcher.start)
+            try:
+                yield
+            finally:
+                if watcher is not None:
+                    await run_in_threadpool(watcher.stop)
 
-    app = FastAPI(title="nlpops serving", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.slot, app.state.metrics = slot, metrics
+        async def ping(request: Request) -> Any:
+            started = time.perf_counter()
+            current = slot.current
+            status = 200 if current is not None else 503
+            self._record(request.scope, status, started, {"model_version": current.version if current else None})
+            if current is None:
+                return JSONResponse({"status": "no model loaded yet"}, status_code=503)
+            return JSONResponse({"status": "ok", "model_version": current.version})
 
-    def caller_of(request: Request) -> str:
-        header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not given:
+        async def metrics_endpoint(request: Request) -> Any:
+            started = time.perf_counter()
+            try:
+                caller = self._caller(_headers(request.scope))
+            except _Refused as exc:
+                self._record(request.scope, exc.status, started, {"error": exc.body["error"]})
+                return JSONResponse(exc.body, status_code=exc.status, headers={"WWW-Authenticate": "Bearer"})
+            body, ctype = metrics.render()
+            self._record(request.scope, 200, started, {"caller": caller})
+            return Response(body, media_type=ctype)
+
+        routes = [Route("/ping", ping, methods=["GET"]), Route("/metrics", metrics_endpoint, methods=["GET"])]
+        return Starlette(routes=routes, lifespan=lifespan)
+
+    # --- POST /invocations --------------------------------------------------------------------
+
+    async def _invocations(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = time.perf_counter()
+        fields: dict[str, Any] = {}
+        headers = _headers(scope)
+        try:
+            fields["caller"] = self._caller(headers)
+            loaded = self.slot.current  # read once: a swap does not affect this request
+            if loaded is None:
+                raise _Refused(503, "no model loaded yet: the registry has no champion or it failed to load")
+            fields["model_version"] = loaded.version
+            try:
+                accept = canonical_content_type(
+                    headers.get(b"accept", b"").decode("latin-1") or JSONLINES, ACCEPT_TYPES
+                )
+            except UnsupportedContentTypeError as exc:
+                raise _Refused(406, str(exc).replace("415 Unsupported Media Type", "406 Not Acceptable")) from None
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            try:
+                canonical_content_type(content_type)
+            except UnsupportedContentTypeError as exc:
+                raise _Refused(415, str(exc)) from None
+            body = await _read_body(headers, receive, self.max_body_bytes)
+            fields["bytes"] = len(body)
+            if len(body) <= self.inline_max_bytes:
+                status, payload, n_records, n_errors = self._score(body, content_type, accept, loaded)
+            else:
+                from starlette.concurrency import run_in_threadpool
+
+                status, payload, n_records, n_errors = await run_in_threadpool(
+                    self._score, body, content_type, accept, loaded
+                )
+        except _Refused as exc:
+            await self._refuse(scope, send, exc, started, fields)
+            return
+        except Exception:
+            log.exception("POST /invocations failed")
+            internal = _Refused(500, "internal error while scoring; see the server log")
+            await self._refuse(scope, send, internal, started, fields)
+            return
+        fields.update(records=n_records, errors=n_errors)
+        if status != 200:
+            await self._refuse(scope, send, _Refused(status, **payload), started, fields)
+            return
+        ctype = b"text/csv; charset=utf-8" if accept == CSV else accept.encode()
+        await _send(send, 200, payload["body"], ctype, [(b"x-model-version", loaded.version.encode())])
+        self._record(scope, 200, started, fields)
+        self.metrics.records.labels("scored", loaded.version).inc(n_records)
+
+    def _score(
+        self, body: bytes, content_type: str, accept: str, loaded: LoadedModel
+    ) -> tuple[int, dict[str, Any], int, int]:
+        predictions = predict_fn(input_fn(body, content_type), loaded.model)
+        if not predictions:
+            return 400, {"message": "the body holds no record (one record per line)"}, 0, 0
+        bad = [(i, p) for i, p in enumerate(predictions, start=1) if "error" in p]
+        if bad:
+            self.metrics.records.labels("error", loaded.version).inc(len(bad))
+            errors = [{"record": i, "id": p.get("id"), "error": p["error"]} for i, p in bad]
+            message = f"{len(bad)} of {len(predictions)} record(s) cannot be scored: {bad[0][1]['error']}"
+            return 400, {"message": message, "records": errors}, len(predictions), len(bad)
+        return 200, {"body": output_fn(predictions, accept)}, len(predictions), 0
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _caller(self, headers: _Headers) -> str:
+        header = headers.get(b"authorization", b"")
+        scheme, _, given = header.partition(b" ")
+        given = given.strip()
+        if scheme.lower() != b"bearer" or not given:
             raise _Refused(401, "a bearer token is required: send 'Authorization: Bearer <token>'")
         found = None
-        for token, caller in token_items:  # compare with every token: no early exit to time
-            if hmac.compare_digest(token, given.strip().encode()):
+        for token, caller in self._tokens:  # compare with every token: no early exit to time
+            if hmac.compare_digest(token, given):
                 found = caller
         if found is None:
             raise _Refused(401, "the bearer token is not accepted")
         return found
 
-    def record(request: Request, status: int, started: float, **fields: Any) -> None:
+    async def _refuse(
+        self, scope: dict[str, Any], send: Any, exc: _Refused, started: float, fields: dict[str, Any]
+    ) -> None:
+        extra = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else []
+        await _send(send, exc.status, _json(exc.body), b"application/json", extra)
+        self._record(scope, exc.status, started, {**fields, "error": exc.body["error"]})
+
+    def _record(self, scope: Mapping[str, Any], status: int, started: float, fields: dict[str, Any]) -> None:
         latency = time.perf_counter() - started
+        path = scope["path"]
         version = fields.get("model_version") or ""
-        metrics.requests.labels(request.url.path, str(status), version).inc()
-        if request.url.path == "/invocations" and version:
-            metrics.latency.labels(version).observe(latency)
+        self.metrics.requests.labels(path, str(status), version).inc()
+        if path == "/invocations" and version:
+            self.metrics.latency.labels(version).observe(latency)
         if not access_log.isEnabledFor(logging.INFO):
             return
+        client = scope.get("client")
         entry = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "caller": fields.pop("caller", None) or "anonymous",
-            "client": request.client.host if request.client else None,
-            "method": request.method,
-            "path": request.url.path,
+            "client": client[0] if client else None,
+            "method": scope["method"],
+            "path": path,
             "status": status,
             "latency_ms": round(latency * 1000, 3),
             **fields,
         }
         access_log.info(json.dumps(entry, separators=(",", ":")))
 
-    def refused(request: Request, exc: _Refused, started: float, **fields: Any) -> Any:
-        record(request, exc.status, started, error=exc.body["error"], **fields)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body, status_code=exc.status, headers=headers)
 
-    @app.get("/ping")
-    async def ping(request: Request) -> Any:
-        started = time.perf_counter()
-        current = slot.current
-        status = 200 if current is not None else 503
-        record(request, status, started, model_version=current.version if current else None)
-        if current is None:
-            return JSONResponse({"status": "no model loaded yet"}, status_code=503)
-        return JSONResponse({"status": "ok", "model_version": current.version})
+def create_app(
+    slot: ModelSlot,
+    tokens: Mapping[str, str],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
+    watcher: ChampionWatcher | None = None,
+    metrics: ServingMetrics | None = None,
+) -> ServingApp:
+    """The ASGI app serving ``slot``'s model; ``watcher`` (if given) runs for the app's lifetime.
 
-    @app.get("/metrics")
-    async def metrics_endpoint(request: Request) -> Any:
-        started = time.perf_counter()
-        try:
-            caller = caller_of(request)
-        except _Refused as exc:
-            return refused(request, exc, started)
-        body, ctype = metrics.render()
-        record(request, 200, started, caller=caller)
-        return Response(body, media_type=ctype)
-
-    @app.post("/invocations")
-    async def invocations(request: Request) -> Any:
-        started = time.perf_counter()
-        fields: dict[str, Any] = {}
-        try:
-            fields["caller"] = caller_of(request)
-            loaded = slot.current  # read once: a swap does not affect this request
-            if loaded is None:
-                raise _Refused(503, "no model loaded yet: the registry has no champion or it failed to load")
-            fields["model_version"] = loaded.version
-            try:
-                accept = canonical_content_type(request.headers.get("accept") or JSONLINES, ACCEPT_TYPES)
-            except UnsupportedContentTypeError as exc:
-                raise _Refused(406, str(exc).replace("415 Unsupported Media Type", "406 Not Acceptable")) from None
-            content_type = request.headers.get("content-type") or ""
-            try:
-                canonical_content_type(content_type)
-            except UnsupportedContentTypeError as exc:
-                raise _Refused(415, str(exc)) from None
-            body = await _read_body(request, max_body_bytes)
-            fields["bytes"] = len(body)
-            status, payload, n_records, n_errors = await run_in_threadpool(_score, body, content_type, accept, loaded)
-        except _Refused as exc:
-            return refused(request, exc, started, **fields)
-        except Exception:
-            log.exception("POST /invocations failed")
-            return refused(
-                request, _Refused(500, "internal error while scoring; see the server log"), started, **fields
-            )
-        fields.update(records=n_records, errors=n_errors)
-        if status != 200:
-            return refused(request, _Refused(status, **payload), started, **fields)
-        record(request, 200, started, **fields)
-        metrics.records.labels("scored", loaded.version).inc(n_records)
-        return Response(payload["body"], media_type=accept, headers={"X-Model-Version": loaded.version})
-
-    def _score(
-        body: bytes, content_type: str, accept: str, loaded: LoadedModel
-    ) -> tuple[int, dict[str, Any], int, int]:
-        predictions = predict_fn(input_fn(body, content_type), loaded.model)
-        bad = [(i, p) for i, p in enumerate(predictions, start=1) if "error" in p]
-        if not predictions:
-            return 400, {"message": "the body holds no record (one record per line)"}, 0, 0
-        if bad:
-            metrics.records.labels("error", loaded.version).inc(len(bad))
-            errors = [{"record": i, "id": p.get("id"), "error": p["error"]} for i, p in bad]
-            message = f"{len(bad)} of {len(predictions)} record(s) cannot be scored: {bad[0][1]['error']}"
-            return 400, {"message": message, "records": errors}, len(predictions), len(bad)
-        return 200, {"body": output_fn(predictions, accept)}, len(predictions), 0
-
-    return app
+    ``tokens`` maps each accepted bearer token to its caller's name (see :func:`parse_tokens`).
+    """
+    return ServingApp(
+        slot,
+        tokens,
+        max_body_bytes=max_body_bytes,
+        inline_max_bytes=inline_max_bytes,
+        watcher=watcher,
+        metrics=metrics or ServingMetrics(),
+    )
 
 
-async def _read_body(request: Any, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def log_through_queue(logger: logging.Logger | None = None) -> logging.handlers.QueueListener:
+    """Move ``logger``'s handlers (default: the root's) behind a queue; the returned listener writes in a thread.
+
+    The event loop then only formats and enqueues a log record: a slow or blocked stderr (a full
+    pipe, a terminal being scrolled) never stalls request handling. Call ``listener.stop()`` at exit
+    to flush what is queued.
+    """
+    import logging.handlers
+    import queue
+
+    target = logger or logging.getLogger()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = logging.handlers.QueueListener(records, *target.handlers, respect_handler_level=True)
+    target.handlers = [logging.handlers.QueueHandler(records)]
+    listener.start()
+    return listener
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+async def _send(send: Any, status: int, body: bytes, content_type: bytes, extra: list[tuple[bytes, bytes]]) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(headers: _Headers, receive: Any, limit: int) -> bytes:
+    declared = headers.get(b"content-length")
     if declared is not None:
         try:
             size = int(declared)
         except ValueError:
-            raise _Refused(400, f"Content-Length {declared!r} is not a number") from None
+            raise _Refused(400, f"Content-Length {declared.decode('latin-1')!r} is not a number") from None
         if size > limit:
             raise _Refused(413, f"the body is {size} bytes; the limit is {limit} (NLPOPS_SERVING_MAX_BODY_BYTES)")
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Refused(499, "the client disconnected before sending the whole body")
+        chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
             raise _Refused(413, f"the body exceeds the limit of {limit} bytes (NLPOPS_SERVING_MAX_BODY_BYTES)")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "ServingMetrics", "TokenError", "create_app", "parse_tokens", "read_token_file"]
+__all__ = [
+    "DEFAULT_INLINE_MAX_BYTES",
+    "DEFAULT_MAX_BODY_BYTES",
+    "ServingApp",
+    "ServingMetrics",
+    "TokenError",
+    "create_app",
+    "log_through_queue",
+    "parse_tokens",
+    "read_token_file",
+]

@@ -285,3 +285,91 @@ def test_hot_swap_to_a_newly_promoted_champion_under_load_fails_no_request(tmp_p
         versions = [v for _, v in per]
         assert v2.version in versions
         assert v1.version not in versions[versions.index(v2.version) :]
+
+
+# --- the lean /invocations path -----------------------------------------------------------------
+
+
+def test_large_bodies_are_scored_off_the_event_loop_small_ones_inline(loaded: LoadedModel, monkeypatch) -> None:
+    from starlette.testclient import TestClient
+
+    import ml.serving.app as serving_app
+
+    threads: list[str] = []
+    real = serving_app.predict_fn
+
+    def spy(data, model):
+        threads.append(threading.current_thread().name)
+        return real(data, model)
+
+    monkeypatch.setattr(serving_app, "predict_fn", spy)
+    small = json.dumps({"id": "s", "text": "great flight thanks"}).encode()
+    large = b"\n".join([small] * 4)
+    headers = {**AUTH, "Content-Type": "application/jsonlines"}
+    app = create_app(ModelSlot(loaded), TOKENS, inline_max_bytes=len(small))
+    with TestClient(app) as c:
+        loop_thread = c.portal.call(lambda: threading.current_thread().name)
+        r_small, r_large = (
+            c.post("/invocations", content=small, headers=headers),
+            c.post("/invocations", content=large, headers=headers),
+        )
+    assert r_small.status_code == 200 and r_large.status_code == 200
+    assert r_large.text == r_small.text * 4
+    assert threads[0] == loop_thread and threads[1] != loop_thread
+
+
+def test_invocations_answers_only_post(client) -> None:
+    r = client.get("/invocations", headers=AUTH)
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_a_client_that_disconnects_mid_body_is_logged_not_scored(loaded: LoadedModel, caplog) -> None:
+    import asyncio
+
+    caplog.set_level(logging.INFO, logger="ml.serving.access")
+    app = create_app(ModelSlot(loaded), TOKENS)
+    messages = iter(
+        [{"type": "http.request", "body": b'{"text": "gre', "more_body": True}, {"type": "http.disconnect"}]
+    )
+    sent: list[dict] = []
+
+    async def receive():
+        return next(messages)
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "path": "/invocations",
+        "method": "POST",
+        "headers": [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/jsonlines")],
+        "client": ("127.0.0.1", 1),
+    }
+    asyncio.run(app(scope, receive, send))
+    (entry,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ml.serving.access"]
+    assert entry["status"] == 499 and entry["caller"] == "alice" and "records" not in entry
+
+
+def test_log_through_queue_writes_in_another_thread_and_flushes_on_stop() -> None:
+    from ml.serving.app import log_through_queue
+
+    written: list[tuple[str, str]] = []
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            written.append((threading.current_thread().name, record.getMessage()))
+
+    logger = logging.getLogger("tests.serving.queue")
+    logger.propagate, logger.level = False, logging.INFO
+    logger.handlers = [Recorder()]
+    listener = log_through_queue(logger)
+    try:
+        assert [type(h).__name__ for h in logger.handlers] == ["QueueHandler"]
+        for n in range(50):
+            logger.info("line %d", n)
+    finally:
+        listener.stop()
+    assert [m for _, m in written] == [f"line {n}" for n in range(50)]
+    assert {t for t, _ in written} and threading.current_thread().name not in {t for t, _ in written}
