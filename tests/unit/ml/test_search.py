@@ -155,3 +155,16 @@ def test_base_and_strong_baseline_reach_the_last_rung(monkeypatch: pytest.Monkey
     strong_tuned = {**STRONG_BASELINE, "decision_bias": "tuned"}
     assert any(all(c[k] == v for k, v in strong_tuned.items()) for c in final)
     assert result.winner_trial is not None and result.winner_trial.rows == 900
+
+
+def test_ties_within_one_standard_error_go_to_the_higher_accuracy() -> None:
+    from ml.search import Trial, _choose
+
+    def trial(scores: list[float], acc: float, c: float) -> Trial:
+        return Trial(0, 100, {"C": c}, scores=scores, other=[acc] * len(scores))
+
+    top = trial([0.70, 0.74, 0.72, 0.70, 0.74], 0.80, 1.0)  # mean 0.72, sd 0.0179, se 0.008
+    close = trial([0.71, 0.72, 0.71, 0.72, 0.71], 0.85, 2.0)  # mean 0.714: within one se, more accurate
+    far = trial([0.70, 0.71, 0.70, 0.71, 0.70], 0.95, 4.0)  # mean 0.704: within one sd but not one se
+    assert _choose([top, far]) is top
+    assert _choose([top, close, far]) is close
