@@ -161,6 +161,26 @@ class InferenceSpec(_Strict):
     instance_type: str = "ml.m5.large"
 
 
+class EndpointAlarmSpec(_Strict):
+    """The CloudWatch alarms nlpops creates per endpoint (aws); each one rolls a blue/green update back.
+
+    On the endpoint's variant (``AWS/SageMaker``, dimensions ``EndpointName`` and ``VariantName``):
+    ``Invocation5XXErrors`` (sum per period) and ``ModelLatency`` p99, breaching in each of
+    ``evaluation_periods`` consecutive periods. A period without traffic is not breaching. For an
+    alarm to stop an update, ``period_seconds * evaluation_periods`` must fit in ``bake_seconds``.
+    """
+
+    enabled: bool = Field(default=True, description="create (or update) the two alarms on every deployment")
+    errors_5xx: int = Field(default=1, ge=1, description="5XX errors per period at which a period breaches")
+    latency_p99_ms: float = Field(
+        default=1000.0, gt=0, description="ModelLatency p99 (ms) above which a period breaches"
+    )
+    period_seconds: int = Field(
+        default=60, ge=60, multiple_of=60, description="SageMaker's metrics are per minute: a multiple of 60"
+    )
+    evaluation_periods: int = Field(default=2, ge=1, le=60, description="consecutive breaching periods that fire it")
+
+
 class ServingSpec(_Strict):
     """Real-time serving of the champion (aws: a SageMaker endpoint; local: ``make serve`` follows the alias)."""
 
@@ -170,8 +190,10 @@ class ServingSpec(_Strict):
     instance_type: str = "ml.m5.large"
     instance_count: int = Field(default=1, ge=1)
     rollback_alarms: list[str] = Field(
-        default_factory=list, description="CloudWatch alarm names that roll a blue/green update back"
+        default_factory=list,
+        description="further CloudWatch alarm names (yours) that roll a blue/green update back, beside `alarms`",
     )
+    alarms: EndpointAlarmSpec = Field(default_factory=EndpointAlarmSpec)
     bake_seconds: int = Field(default=300, ge=0, le=3600, description="blue/green: new fleet bakes this long")
     termination_wait_seconds: int = Field(default=120, ge=0, le=3600, description="blue/green: old fleet kept")
 

@@ -261,6 +261,7 @@ def endpoint_operator(
         **_champion_model(profile, settings),
         instance_type=serving.instance_type,
         instance_count=serving.instance_count,
+        alarms=serving.alarms.model_dump(exclude={"enabled"}) if serving.alarms.enabled else None,
         rollback_alarms=serving.rollback_alarms,
         bake_seconds=serving.bake_seconds,
         termination_wait_seconds=serving.termination_wait_seconds,

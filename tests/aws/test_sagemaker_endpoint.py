@@ -33,16 +33,20 @@ def _profile(**serving: Any) -> Any:
     return profile.model_copy(update={"serving": ServingSpec(**serving)})
 
 
-def _operator(env: dict[str, Any], version: str) -> Any:
+CREATED = ["nlpops-amazon-polarity-invocation-5xx", "nlpops-amazon-polarity-model-latency-p99"]
+
+
+def _operator(env: dict[str, Any], version: str, **serving: Any) -> Any:
     from airflow.sdk import DAG
 
     from include.settings import get_settings
     from nlpops.factory import endpoint_operator
 
+    serving = {"endpoint": True, "rollback_alarms": [ALARM], "bake_seconds": 60, **serving}
     with DAG("amazon_polarity_train", schedule=None):
         op = endpoint_operator(
             task_id="deploy_endpoint",
-            profile=_profile(endpoint=True, rollback_alarms=[ALARM], bake_seconds=60),
+            profile=_profile(**serving),
             settings=get_settings(),
             model_version=version,
             model_artifact_uri=env["artifact"],
@@ -70,8 +74,11 @@ def test_promotions_create_then_blue_green_update_and_retries_start_nothing(aws_
     from airflow.providers.common.compat.sdk import AirflowException
 
     player, recorder, sm = served
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, endpoint_url=sm.meta.endpoint_url)
     first = _operator(aws_env, "3").execute(context)
     assert first["operation"] == "create" and first["model_version"] == "3"
+    assert first["rollback_alarms"] == [*CREATED, ALARM]
+    _assert_alarms(cloudwatch, errors=1, latency_us=1_000_000, periods=2)
     assert first["endpoint_name"] == "nlpops-amazon-polarity"
     assert first["endpoint_config_name"].startswith("nlpops-amazon-polarity-v3-")
     described = sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")
@@ -101,7 +108,7 @@ def test_promotions_create_then_blue_green_update_and_retries_start_nothing(aws_
                 "MaximumExecutionTimeoutInSeconds"
             ],
         },
-        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": ALARM}]},
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": a} for a in [*CREATED, ALARM]]},
     }
     assert 600 <= update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] <= 28800
     assert (
@@ -109,19 +116,61 @@ def test_promotions_create_then_blue_green_update_and_retries_start_nothing(aws_
         == (second["endpoint_config_name"])
     )
 
-    # its retry: no second config, no second update
+    # its retry: no second config, no second update; the alarms are put again (an upsert), still two
     _operator(aws_env, "4").execute(context)
     assert len(recorder.calls("sagemaker", "CreateEndpointConfig")) == 2 and len(player.updates) == 1
+    assert len(recorder.calls("cloudwatch", "PutMetricAlarm")) == 8
+    _assert_alarms(cloudwatch, errors=1, latency_us=1_000_000, periods=2)
 
     # a promotion whose bake meets the alarm: SageMaker rolls back, the task fails naming the alarm
-    player.fire_alarm(ALARM)
-    with pytest.raises(AirflowException, match=rf"rolled back \(alarms: {ALARM}"):
+    player.fire_alarm(CREATED[0])  # one of the alarms the operator created
+    with pytest.raises(AirflowException, match=rf"rolled back \(alarms: {CREATED[0]}, .*alarm {CREATED[0]} went"):
         _operator(aws_env, "5").execute(context)
     assert (
         sm.describe_endpoint(EndpointName="nlpops-amazon-polarity")["EndpointConfigName"]
         == (second["endpoint_config_name"])
     )
     assert len(player.updates) == 2
+    recorder.assert_valid()
+
+
+def _assert_alarms(cloudwatch: Any, *, errors: float, latency_us: float, periods: int) -> None:
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNamePrefix="nlpops-")["MetricAlarms"]}
+    assert sorted(alarms) == CREATED  # the profile's own ALARM is the user's: not created here
+    for alarm in alarms.values():
+        assert alarm["Namespace"] == "AWS/SageMaker" and alarm["EvaluationPeriods"] == periods
+        assert alarm["TreatMissingData"] == "notBreaching" and alarm["Period"] == 60
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions == {"EndpointName": "nlpops-amazon-polarity", "VariantName": "champion"}
+    errors_alarm, latency_alarm = alarms[CREATED[0]], alarms[CREATED[1]]
+    assert (errors_alarm["MetricName"], errors_alarm["Statistic"], errors_alarm["Threshold"]) == (
+        "Invocation5XXErrors",
+        "Sum",
+        errors,
+    )
+    assert errors_alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert (latency_alarm["MetricName"], latency_alarm["ExtendedStatistic"], latency_alarm["Threshold"]) == (
+        "ModelLatency",
+        "p99",
+        latency_us,
+    )
+
+
+def test_alarm_thresholds_come_from_the_profile_and_a_change_updates_the_same_alarms(aws_env, served, context):
+    _, recorder, sm = served
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION, endpoint_url=sm.meta.endpoint_url)
+    alarms = {"errors_5xx": 5, "latency_p99_ms": 250.0, "evaluation_periods": 3}
+    _operator(aws_env, "3", alarms=alarms).execute(context)
+    _assert_alarms(cloudwatch, errors=5, latency_us=250_000, periods=3)
+    _operator(aws_env, "3", alarms={**alarms, "latency_p99_ms": 400.0}).execute(context)
+    _assert_alarms(cloudwatch, errors=5, latency_us=400_000, periods=3)
+
+    off = _operator(aws_env, "4", alarms={"enabled": False}, rollback_alarms=[])
+    assert off.rollback_alarms == [] and off.alarm_requests == []
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="multiple of 60"):
+        _profile(endpoint=True, alarms={"period_seconds": 30})
     recorder.assert_valid()
 
 

@@ -12,6 +12,11 @@ with what it lacks for a promotion pipeline:
   (all traffic at once after ``WaitIntervalInSeconds`` of baking, the old fleet kept
   ``TerminationWaitInSeconds``) whose ``AutoRollbackConfiguration.Alarms`` are the profile's
   ``serving.rollback_alarms``: SageMaker rolls back to the old config when one fires;
+* before any of that, the endpoint's own CloudWatch alarms are put (``PutMetricAlarm`` is an
+  upsert by name: a retry or the next promotion rewrites them with the profile's current
+  thresholds): ``<endpoint>-invocation-5xx`` (``Invocation5XXErrors``) and
+  ``<endpoint>-model-latency-p99`` (``ModelLatency`` p99) on the ``champion`` variant, from the
+  profile's ``serving.alarms``; the update's rollback watches them and ``serving.rollback_alarms``;
 * a retry finds the endpoint on (or moving to) this config and only waits: never a second
   config, never a second update;
 * the endpoint ends ``InService`` on another config (a rollback) → the task fails, naming the alarms.
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 MAX_NAME = 63
+#: The one production variant of every endpoint config (the alarms' ``VariantName`` dimension).
+VARIANT = "champion"
 
 
 def endpoint_name(profile_name: str) -> str:
@@ -64,7 +71,7 @@ def endpoint_config_request(
         "EndpointConfigName": name,
         "ProductionVariants": [
             {
-                "VariantName": "champion",
+                "VariantName": VARIANT,
                 "ModelName": model_name,
                 "InstanceType": instance_type,
                 "InitialInstanceCount": int(instance_count),
@@ -94,6 +101,54 @@ def deployment_config(
     return config
 
 
+def endpoint_alarm_requests(
+    endpoint: str,
+    *,
+    errors_5xx: int,
+    latency_p99_ms: float,
+    period_seconds: int,
+    evaluation_periods: int,
+    tags: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """``PutMetricAlarm`` requests: 5XX errors and p99 model latency of ``endpoint``'s variant.
+
+    Both need every one of ``evaluation_periods`` periods breaching; missing data (no traffic)
+    is not breaching, so an idle endpoint stays ``OK``. ``ModelLatency`` is in microseconds.
+    """
+    common: dict[str, Any] = {
+        "Namespace": "AWS/SageMaker",
+        "Dimensions": [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": VARIANT}],
+        "Period": int(period_seconds),
+        "EvaluationPeriods": int(evaluation_periods),
+        "DatapointsToAlarm": int(evaluation_periods),
+        "TreatMissingData": "notBreaching",
+        "Tags": [{"Key": k, "Value": str(v)} for k, v in sorted((tags or {}).items())],
+    }
+    return [
+        {
+            "AlarmName": f"{endpoint}-invocation-5xx",
+            "AlarmDescription": f"{endpoint}: >= {errors_5xx} 5XX responses per {period_seconds} s; "
+            "rolls a blue/green update back (nlpops serving.alarms.errors_5xx)",
+            "MetricName": "Invocation5XXErrors",
+            "Statistic": "Sum",
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "Threshold": float(errors_5xx),
+            **common,
+        },
+        {
+            "AlarmName": f"{endpoint}-model-latency-p99",
+            "AlarmDescription": f"{endpoint}: ModelLatency p99 above {latency_p99_ms} ms per {period_seconds} s; "
+            "rolls a blue/green update back (nlpops serving.alarms.latency_p99_ms)",
+            "MetricName": "ModelLatency",
+            "ExtendedStatistic": "p99",
+            "Unit": "Microseconds",
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Threshold": float(latency_p99_ms) * 1000.0,
+            **common,
+        },
+    ]
+
+
 class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOperator):
     """Put champion ``model_version`` behind the profile's real-time endpoint (create, or blue/green update).
 
@@ -104,7 +159,9 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
     :param profile_json: the profile (``Profile.to_json()``), shipped as ``profile.json``
     :param model_settings: ``image_uri``, ``role_arn``, ``region``, ``network_isolation``
     :param instance_type: / :param instance_count: the production variant
-    :param rollback_alarms: CloudWatch alarm names that roll an update back
+    :param alarms: thresholds of the alarms created per endpoint (the profile's ``serving.alarms``:
+        ``errors_5xx``, ``latency_p99_ms``, ``period_seconds``, ``evaluation_periods``); None: none created
+    :param rollback_alarms: further CloudWatch alarm names that roll an update back
     :param bake_seconds: ``WaitIntervalInSeconds`` (new fleet serves all traffic, old kept this long)
     :param termination_wait_seconds: ``TerminationWaitInSeconds``
     :param kms_key_id: key of the endpoint's ML storage volume
@@ -125,6 +182,7 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
         model_settings: dict[str, Any],
         instance_type: str,
         instance_count: int = 1,
+        alarms: dict[str, Any] | None = None,
         rollback_alarms: Sequence[str] = (),
         bake_seconds: int = 300,
         termination_wait_seconds: int = 120,
@@ -141,12 +199,22 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
         self.model_settings = model_settings
         self.instance_type = instance_type
         self.instance_count = instance_count
-        self.rollback_alarms = list(rollback_alarms)
+        self.endpoint_name = endpoint_name(profile_name)
+        self.tags = tags or {}
+        alarm_tags = {**self.tags, "nlpops:profile": profile_name}  # not the version: an alarm outlives it
+        self.alarm_requests = (
+            endpoint_alarm_requests(self.endpoint_name, tags=alarm_tags, **alarms) if alarms is not None else []
+        )
+        # the created alarms first, then the profile's own (duplicates dropped)
+        self.rollback_alarms = list(dict.fromkeys([*(a["AlarmName"] for a in self.alarm_requests), *rollback_alarms]))
+        if len(self.rollback_alarms) > 10:  # AutoRollbackConfiguration.Alarms holds at most 10
+            raise ValueError(
+                f"profile {profile_name}: {len(self.rollback_alarms)} rollback alarms "
+                f"({', '.join(self.rollback_alarms)}); SageMaker watches at most 10: shorten serving.rollback_alarms"
+            )
         self.bake_seconds = bake_seconds
         self.termination_wait_seconds = termination_wait_seconds
         self.kms_key_id = kms_key_id
-        self.tags = tags or {}
-        self.endpoint_name = endpoint_name(profile_name)
         self.wanted_config = ""
 
     def _describe(self, what: str, name: str) -> dict[str, Any] | None:
@@ -238,7 +306,25 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
             self._upload_code()
         super().preprocess_config()
 
+    def put_alarms(self) -> None:
+        """Create or update the endpoint's alarms (``PutMetricAlarm`` is an upsert) through the AWS connection."""
+        if not self.alarm_requests:
+            return
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        cloudwatch = AwsBaseHook(
+            aws_conn_id=self.aws_conn_id,
+            client_type="cloudwatch",
+            region_name=self.region_name,
+            verify=self.verify,
+            config=self.botocore_config,
+        ).get_conn()
+        for request in self.alarm_requests:
+            cloudwatch.put_metric_alarm(**request)
+        self.log.info("CloudWatch alarms put for %s: %s", self.endpoint_name, ", ".join(self.rollback_alarms))
+
     def execute(self, context: Context) -> dict[str, Any]:
+        self.put_alarms()  # before any update that names them in its rollback configuration
         self.config = self.build_config()
         if not self.config:  # a retry: wait for what the first try started
             self.operation = "none"
@@ -301,6 +387,7 @@ def _camel(snake: str) -> str:
 __all__ = [
     "SageMakerChampionEndpointOperator",
     "deployment_config",
+    "endpoint_alarm_requests",
     "endpoint_config_name",
     "endpoint_config_request",
     "endpoint_name",
