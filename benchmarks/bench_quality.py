@@ -310,7 +310,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         chosen = (
             f"{w.get('classifier')} C={w.get('C')} word≤{w.get('word_ngram_max')} "
             f"char {w.get('char_ngram_min')}-{w.get('char_ngram_max')} min_df={w.get('min_df')} "
-            f"{w.get('class_weight')}"
+            f"{w.get('class_weight')}{' + tuned offsets' if w.get('decision_bias') == 'tuned' else ''}"
             if w
             else "pinned (no search)"
         )
@@ -337,10 +337,18 @@ def main() -> int:
     )
     ap.add_argument("--one", nargs=2, metavar=("DATASET", "MODEL"), help=argparse.SUPPRESS)
     ap.add_argument("--out", default="quality", help="results file stem under benchmarks/results/")
+    ap.add_argument(
+        "--render", action="store_true", help="rewrite <out>.md from <out>.json (no training): the same run's figures"
+    )
     args = ap.parse_args()
     if args.search_budget is not None:
         args.set.append(f"search_budget_seconds={args.search_budget}")
     overrides = dict(s.split("=", 1) for s in args.set)
+    if args.render:
+        rows = json.loads((RESULTS / f"{args.out}.json").read_text())
+        (RESULTS / f"{args.out}.md").write_text(markdown(rows))
+        print(markdown(rows))
+        return 0
     if args.one:
         print(json.dumps(fit_predict(args.one[1], args.one[0], overrides), default=str))
         return 0
