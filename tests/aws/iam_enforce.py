@@ -7,7 +7,8 @@ resource ``"*"`` and reads only ``StringEquals`` conditions. For each request th
 builds what AWS authorises: the action, the resource ARN (from the request's parameters:
 :func:`authorizations`), the condition keys it sets, and the actions AWS checks on the
 caller's behalf (``iam:PassRole`` of a job's role with ``iam:PassedToService``,
-``kms:CreateGrant`` for a job's volume key, ``sagemaker:AddTags`` for tags at creation,
+``kms:CreateGrant`` for a job's volume key, ``sagemaker:AddTags`` / ``cloudwatch:TagResource``
+for tags at creation,
 ``s3:GetObject`` of a copy source). S3 requests are also judged by the bucket's policy
 (over TLS, with the request's encryption headers); moto's own bucket-policy check, which
 ignores conditions, is switched off.
@@ -57,6 +58,8 @@ def _sagemaker(kind: str, name: str) -> str:
     return _arn("sagemaker", f"{kind}/{name.lower()}")
 
 
+#: moto's service names (the endpoint prefix) that are not IAM's service prefix.
+IAM_SERVICE = {"monitoring": "cloudwatch"}
 #: operation -> (resource kind, parameter holding the name) for SageMaker.
 SAGEMAKER = {
     "CreateTrainingJob": ("training-job", "TrainingJobName"),
@@ -192,6 +195,12 @@ def authorizations(
             return [(action, _arn("logs", f"log-group:{group}:*"), {})]
         if op == "DescribeLogGroups":
             return [(action, _arn("logs", "log-group:*"), {})]
+    if service == "cloudwatch" and op == "PutMetricAlarm":
+        resource = _arn("cloudwatch", f"alarm:{params['AlarmName']}")
+        out = [(action, resource, {})]
+        if params.get("Tags"):  # tags at creation are authorized as TagResource too
+            out.append(("cloudwatch:TagResource", resource, {}))
+        return out
     if service == "sns" and op == "Publish":
         return [(action, str(params.get("TopicArn", "")), {})]
     if service == "kms" and op in {"DescribeKey", "Decrypt", "GenerateDataKey", "Encrypt"}:
@@ -279,7 +288,8 @@ class IamEnforcer:
     # -- the verdict -----------------------------------------------------------------------------
 
     def _check(self, request: Any, resource: str) -> None:
-        action: str = request._action
+        service, _, op = str(request._action).partition(":")
+        action = f"{IAM_SERVICE.get(service, service)}:{op}"
         if action == "sts:GetCallerIdentity":
             return
         principal = _principal(request._access_key)

@@ -226,6 +226,24 @@ def create_stack_roles(harness: AwsAirflow, settings: Any) -> dict[str, str]:
     return arns
 
 
+def endpoint_profiles(directory: Path) -> Path:
+    """The shipped profile with ``serving.endpoint: true``: promotion deploys to a real-time endpoint.
+
+    Generated from ``include/profiles/<PROFILE>.yaml`` (never a copy that drifts from it), so
+    every promoting train run of the module goes on through ``deploy_endpoint`` (the endpoint
+    player, the rollback alarms) under IAM enforcement.
+    """
+    import yaml
+
+    from include.settings import PROJECT_ROOT
+
+    data = yaml.safe_load((PROJECT_ROOT / "include" / "profiles" / f"{PROFILE}.yaml").read_text(encoding="utf-8"))
+    data["serving"] = {**(data.get("serving") or {}), "endpoint": True}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{PROFILE}.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return directory
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -306,6 +324,7 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
         env = airflow_environ(
             harness.home,
             NLPOPS_PROFILES=PROFILE,
+            NLPOPS_PROFILES_DIR=str(endpoint_profiles(tmp / "profiles")),
             NLPOPS_TARGET="aws",
             NLPOPS_LAKE_URI=f"s3://{LAKE_BUCKET}",
             NLPOPS_KMS_KEY_ARN=harness.kms_key_arn,
@@ -345,7 +364,13 @@ def aws_airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AwsAirflow
         )
         # The test process reads and writes the lake like a task does: settings and
         # credentials from the same environment as the subprocess.
-        for name in ("NLPOPS_TARGET", "NLPOPS_LAKE_URI", "NLPOPS_PROFILES", "AIRFLOW_CONN_AWS_DEFAULT"):
+        for name in (
+            "NLPOPS_TARGET",
+            "NLPOPS_LAKE_URI",
+            "NLPOPS_PROFILES",
+            "NLPOPS_PROFILES_DIR",
+            "AIRFLOW_CONN_AWS_DEFAULT",
+        ):
             mp.setenv(name, env[name])
         get_settings.cache_clear()
         session.clear_cache()

@@ -147,12 +147,18 @@ def test_dag_files_and_task_ids_are_the_same_on_both_targets(aws_airflow, tmp_pa
         assert out.returncode == 0, out.stderr[-3000:]
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    local_env = airflow_environ(tmp_path / "local-home", NLPOPS_PROFILES=PROFILE, NLPOPS_TARGET="local")
+    local_env = airflow_environ(
+        tmp_path / "local-home",
+        NLPOPS_PROFILES=PROFILE,
+        NLPOPS_TARGET="local",
+        NLPOPS_PROFILES_DIR=aws_airflow.env["NLPOPS_PROFILES_DIR"],  # serving.endpoint: true (conftest)
+    )
     local_env["NLPOPS_LAKE_URI"] = (tmp_path / "local-home" / "lake").as_uri()
     aws, local = shape(aws_airflow.env), shape(local_env)
     assert aws == local
     assert {f"{PROFILE}_ingest", f"{PROFILE}_train", f"{PROFILE}_batch_inference", f"{PROFILE}_drift"} <= set(aws)
     assert aws[f"{PROFILE}_ingest"]["tasks"] == ["mark_ledger", "prepare_text", "validate", "wait_for_raw"]
+    assert "deploy_endpoint" in aws[f"{PROFILE}_train"]["tasks"]
     assert aws_airflow.env["AIRFLOW__CORE__DAGS_FOLDER"] == local_env["AIRFLOW__CORE__DAGS_FOLDER"]
 
 
@@ -278,6 +284,20 @@ def test_train_on_aws(aws_airflow) -> None:
     assert af.recorder.params("sagemaker", "UpdateModelPackage")[-1]["ModelApprovalStatus"] == "Approved"
     # the evaluation report went to the reports zone on S3
     assert af.keys(s.zone_uri("reports", "evaluation", PROFILE, name) + "/")
+
+    # -- promote → deploy_endpoint (serving.endpoint: true): the endpoint serves v1, its alarms exist ----
+    endpoint = sm.describe_endpoint(EndpointName=f"nlpops-{PROFILE.replace('_', '-')}")
+    assert endpoint["EndpointStatus"] == "InService"
+    [config] = af.recorder.params("sagemaker", "CreateEndpointConfig")
+    assert endpoint["EndpointConfigName"] == config["EndpointConfigName"]
+    assert config["ProductionVariants"][0]["InstanceType"] == profile.serving.instance_type
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["ModelDataUrl"] == artefact
+    alarms = af.player_client("cloudwatch").describe_alarms(AlarmNamePrefix=endpoint["EndpointName"])["MetricAlarms"]
+    assert sorted((a["MetricName"], a["Threshold"]) for a in alarms) == [
+        ("Invocation5XXErrors", float(profile.serving.alarms.errors_5xx)),
+        ("ModelLatency", profile.serving.alarms.latency_p99_ms * 1000),
+    ]
     af.shared["train_job_name"] = name
     af.shared["champion_artifact_uri"] = artefact
 
@@ -487,10 +507,12 @@ def test_batch_inference_on_aws(aws_airflow) -> None:
     af.shared["inference_seconds"] = run.seconds
 
     # -- CreateModel: the champion's artefact in the scikit-learn image, ml/inference.py as the entry -----
-    [model] = af.recorder.params("sagemaker", "CreateModel")[models_before:]
-    assert model["ModelName"].startswith(f"nlpops-amazon-polarity-v{version}-") and is_valid_job_name(
-        model["ModelName"]
-    )
+    # One SageMaker model per champion version: created here, or already by the promotion's
+    # deploy_endpoint (serving.endpoint: true) and shared, never created twice.
+    created = af.recorder.params("sagemaker", "CreateModel")
+    [model] = [m for m in created if m["ModelName"].startswith(f"nlpops-amazon-polarity-v{version}-")]
+    assert len(created) - models_before == (0 if "champion_artifact_uri" in af.shared else 1)
+    assert is_valid_job_name(model["ModelName"])
     container = model["PrimaryContainer"]
     assert container["Image"] == s.sagemaker_image_uri != ""
     assert container["ModelDataUrl"] == artefact
@@ -650,6 +672,9 @@ def test_every_aws_call_is_allowed_and_documented(aws_airflow) -> None:
     af.enforcer.assert_no_denials()
     observed = permission_rows(af.enforcer.checks)
     assert {a.split(":")[0] for a, _, _ in observed} >= {"s3"}, observed
+    if "train_job_name" in af.shared:  # the promotion deployed the endpoint: its calls were judged too
+        endpoint_calls = {"sagemaker:CreateEndpointConfig", "sagemaker:CreateEndpoint", "cloudwatch:PutMetricAlarm"}
+        assert endpoint_calls <= {a for a, _, _ in observed}, observed
     fresh = af.tmp_path / "AWS_PERMISSIONS.md"
     fresh.write_text(render_permissions(observed), encoding="utf-8")
     path = PROJECT_ROOT / PERMISSIONS_DOC
