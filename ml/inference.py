@@ -346,6 +346,21 @@ def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
     through. Keys starting with ``_`` (``_line``, ``_raw``) are for the batch transform's
     error file and are never written by :func:`output_fn`.
     """
+    out, scored, texts = prepare_predictions(data, model)
+    if texts:
+        fill_predictions(scored, model.pipeline.predict_proba(texts), model)
+    return out
+
+
+def prepare_predictions(
+    data: RequestData, model: Model
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """:func:`predict_fn` up to the model call: ``(predictions, entries to score, their texts)``.
+
+    Error records are complete in ``predictions``; the entries to score get their label and
+    probabilities from :func:`fill_predictions`. The real-time server scores the texts of
+    several requests in one model call this way.
+    """
     layout = model.layout
     out: list[dict[str, Any]] = []
     texts: list[str] = []
@@ -391,17 +406,19 @@ def predict_fn(data: RequestData, model: Model) -> list[dict[str, Any]]:
         texts.append(text)
         scored.append(entry)
         out.append(entry)
-    if texts:
-        proba = model.pipeline.predict_proba(texts)
-        best = proba.argmax(axis=1)
-        classes = model.classes
-        version = model.version
-        for entry, row, k in zip(scored, round_probabilities(proba), best.tolist(), strict=True):
-            entry["label"] = classes[k]
-            entry["confidence"] = row[k]
-            entry["probabilities"] = dict(zip(classes, row, strict=True))
-            entry["model_version"] = version
-    return out
+    return out, scored, texts
+
+
+def fill_predictions(scored: list[dict[str, Any]], proba: Any, model: Model) -> None:
+    """Label, confidence, probabilities and version of each entry, from its row of ``predict_proba``."""
+    best = proba.argmax(axis=1)
+    classes = model.classes
+    version = model.version
+    for entry, row, k in zip(scored, round_probabilities(proba), best.tolist(), strict=True):
+        entry["label"] = classes[k]
+        entry["confidence"] = row[k]
+        entry["probabilities"] = dict(zip(classes, row, strict=True))
+        entry["model_version"] = version
 
 
 def round_probabilities(proba: Any) -> list[list[float]]:
@@ -624,12 +641,14 @@ __all__ = [
     "UnsupportedContentTypeError",
     "canonical_content_type",
     "csv_columns",
+    "fill_predictions",
     "handle",
     "input_fn",
     "load_model",
     "model_fn",
     "output_fn",
     "predict_fn",
+    "prepare_predictions",
     "public_view",
     "split_records",
 ]

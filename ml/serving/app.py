@@ -23,6 +23,7 @@ swap never changes the model under a request in flight.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -39,9 +40,11 @@ from ml.inference import (
     JSONLINES,
     UnsupportedContentTypeError,
     canonical_content_type,
+    fill_predictions,
     input_fn,
     output_fn,
     predict_fn,
+    prepare_predictions,
 )
 from ml.serving.champion import ChampionWatcher, LoadedModel, ModelSlot
 
@@ -197,6 +200,7 @@ class ServingApp:
 
             watcher.on_failure = _failed
         self._rest = self._starlette()
+        self._batcher = _Batcher()
 
     # --- ASGI entry -----------------------------------------------------------------------------
 
@@ -281,7 +285,7 @@ class ServingApp:
             body = await _read_body(headers, receive, self.max_body_bytes)
             fields["bytes"] = len(body)
             if len(body) <= self.inline_max_bytes:
-                status, payload, n_records, n_errors = self._score(body, content_type, accept, loaded)
+                status, payload, n_records, n_errors = await self._score_batched(body, content_type, accept, loaded)
             else:
                 from starlette.concurrency import run_in_threadpool
 
@@ -305,10 +309,22 @@ class ServingApp:
         self._record(scope, 200, started, fields)
         self.metrics.records.labels("scored", loaded.version).inc(n_records)
 
+    async def _score_batched(
+        self, body: bytes, content_type: str, accept: str, loaded: LoadedModel
+    ) -> tuple[int, dict[str, Any], int, int]:
+        predictions, scored, texts = prepare_predictions(input_fn(body, content_type), loaded.model)
+        if texts:
+            fill_predictions(scored, await self._batcher.predict_proba(loaded, texts), loaded.model)
+        return self._outcome(predictions, accept, loaded)
+
     def _score(
         self, body: bytes, content_type: str, accept: str, loaded: LoadedModel
     ) -> tuple[int, dict[str, Any], int, int]:
-        predictions = predict_fn(input_fn(body, content_type), loaded.model)
+        return self._outcome(predict_fn(input_fn(body, content_type), loaded.model), accept, loaded)
+
+    def _outcome(
+        self, predictions: list[dict[str, Any]], accept: str, loaded: LoadedModel
+    ) -> tuple[int, dict[str, Any], int, int]:
         if not predictions:
             return 400, {"message": "the body holds no record (one record per line)"}, 0, 0
         bad = [(i, p) for i, p in enumerate(predictions, start=1) if "error" in p]
@@ -363,6 +379,48 @@ class ServingApp:
             **fields,
         }
         access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+class _Batcher:
+    """One ``predict_proba`` call for the texts of every request that reached scoring in one event-loop turn.
+
+    A request's texts are queued with a future; the first one schedules a flush with
+    ``call_soon``, which runs after the other request tasks the loop had ready. Under load that
+    is several requests per call (a call on 8 records costs about 1.4 times one on 1 record);
+    alone, a request waits one loop turn. Requests are grouped by the model object they read
+    from the slot, so a hot swap between two requests never scores one with the other's model.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[LoadedModel, list[str], asyncio.Future[Any]]] = []
+
+    def predict_proba(self, loaded: LoadedModel, texts: list[str]) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append((loaded, texts, future))
+        return future
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        groups: dict[int, list[tuple[LoadedModel, list[str], asyncio.Future[Any]]]] = {}
+        for item in pending:
+            groups.setdefault(id(item[0]), []).append(item)
+        for items in groups.values():
+            texts = [t for _, part, _ in items for t in part]
+            try:
+                proba = items[0][0].model.pipeline.predict_proba(texts)
+            except Exception as exc:  # every request of the call fails with it (500, logged)
+                for _, _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            start = 0
+            for _, part, future in items:
+                if not future.done():
+                    future.set_result(proba[start : start + len(part)])
+                start += len(part)
 
 
 def create_app(

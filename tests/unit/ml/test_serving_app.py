@@ -290,32 +290,80 @@ def test_hot_swap_to_a_newly_promoted_champion_under_load_fails_no_request(tmp_p
 # --- the lean /invocations path -----------------------------------------------------------------
 
 
+class _CountingPipeline:
+    """The real pipeline; records the thread and the number of texts of each predict_proba call."""
+
+    def __init__(self, real) -> None:
+        self.real, self.calls = real, []
+
+    def predict_proba(self, texts):
+        self.calls.append((threading.current_thread().name, len(texts)))
+        return self.real.predict_proba(texts)
+
+
 def test_large_bodies_are_scored_off_the_event_loop_small_ones_inline(loaded: LoadedModel, monkeypatch) -> None:
     from starlette.testclient import TestClient
 
-    import ml.serving.app as serving_app
-
-    threads: list[str] = []
-    real = serving_app.predict_fn
-
-    def spy(data, model):
-        threads.append(threading.current_thread().name)
-        return real(data, model)
-
-    monkeypatch.setattr(serving_app, "predict_fn", spy)
+    spy = _CountingPipeline(loaded.model.pipeline)
+    monkeypatch.setattr(loaded.model, "pipeline", spy)
     small = json.dumps({"id": "s", "text": "great flight thanks"}).encode()
     large = b"\n".join([small] * 4)
     headers = {**AUTH, "Content-Type": "application/jsonlines"}
     app = create_app(ModelSlot(loaded), TOKENS, inline_max_bytes=len(small))
     with TestClient(app) as c:
         loop_thread = c.portal.call(lambda: threading.current_thread().name)
-        r_small, r_large = (
-            c.post("/invocations", content=small, headers=headers),
-            c.post("/invocations", content=large, headers=headers),
-        )
+        r_small = c.post("/invocations", content=small, headers=headers)
+        r_large = c.post("/invocations", content=large, headers=headers)
     assert r_small.status_code == 200 and r_large.status_code == 200
     assert r_large.text == r_small.text * 4
-    assert threads[0] == loop_thread and threads[1] != loop_thread
+    assert spy.calls[0] == (loop_thread, 1) and spy.calls[1][0] != loop_thread and spy.calls[1][1] == 4
+
+
+def test_requests_ready_together_share_one_model_call_and_get_their_own_rows(model_dir: Path, monkeypatch) -> None:
+    import asyncio
+
+    v3, v4 = load_champion(ChampionRef("3", model_dir.as_uri())), load_champion(ChampionRef("4", model_dir.as_uri()))
+    spies = {m.version: _CountingPipeline(m.model.pipeline) for m in (v3, v4)}
+    for m in (v3, v4):
+        monkeypatch.setattr(m.model, "pipeline", spies[m.version])
+    slot = ModelSlot(v3)
+    app = create_app(slot, TOKENS)
+    texts = ["great flight thanks", "lost my bag, awful", "which gate for the flight", "love the crew", "delayed again"]
+    headers = [(b"authorization", f"Bearer {TOKEN}".encode()), (b"content-type", b"application/jsonlines")]
+
+    async def call(i: int) -> tuple[int, bytes]:
+        body = json.dumps({"id": f"r{i}", "text": texts[i]}).encode()
+        if i == 3:
+            slot.swap(v4)  # a hot swap while the others wait for the model call: request 3 on are v4's
+        sent: list[dict] = []
+
+        async def receive():
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "path": "/invocations", "method": "POST", "headers": headers, "client": None}
+        await app(scope, receive, send)
+        return sent[0]["status"], sent[1]["body"]
+
+    async def together():
+        return await asyncio.gather(*(call(i) for i in range(len(texts))))
+
+    answers = asyncio.run(together())
+    assert [n for _, n in spies["3"].calls] == [3] and [n for _, n in spies["4"].calls] == [2]
+    for i, (status, body) in enumerate(answers):
+        got = json.loads(body)
+        alone = loaded_predictions(v3, texts[i])
+        assert status == 200 and got["id"] == f"r{i}" and got["model_version"] == ("3" if i < 3 else "4")
+        assert (got["label"], got["probabilities"]) == (alone["label"], alone["probabilities"])
+
+
+def loaded_predictions(loaded: LoadedModel, text: str) -> dict:
+    from ml.inference import input_fn, predict_fn
+
+    [entry] = predict_fn(input_fn(json.dumps({"text": text}), "application/jsonlines"), loaded.model)
+    return entry
 
 
 def test_invocations_answers_only_post(client) -> None:
