@@ -25,9 +25,11 @@ same job name replaces its own output and readers never see half a job.
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import os
 import posixpath
+import signal
 import sys
 import tempfile
 import time
@@ -35,6 +37,9 @@ import types
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from multiprocessing import context as mp_context
@@ -45,6 +50,8 @@ from ml.inference import CSV, JSONLINES, Model, input_fn, load_model, output_fn,
 from ml.records import first_record_end as _first_boundary
 from ml.records import last_record_end as _last_boundary
 from ml.textnorm import ROW_ID_HEX_CHARS, row_id_hasher
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 MANIFEST = "_manifest.json"
@@ -175,15 +182,20 @@ def _consume_record(
 _MODEL: Model | None = None
 _PRELOAD = ("ml.transform", "skops.io", "sklearn.pipeline", "sklearn.feature_extraction.text", "sklearn.linear_model")
 _MODEL_ERROR: str | None = None
+_MODEL_LOAD_SECONDS: float | None = None  # this worker's model_fn time, sent back with every result
+_READY_AT: float | None = None  # wall clock (time.time) when this worker's model was loaded
 
 
 def _init_worker(model_dir: str, profile: dict[str, Any] | str | None, version: str | None) -> None:
     """Pool initializer: load the model once per process (errors are reported by the first request)."""
-    global _MODEL, _MODEL_ERROR
+    global _MODEL, _MODEL_ERROR, _MODEL_LOAD_SECONDS, _READY_AT
+    started = time.perf_counter()
     try:
         _MODEL = load_model(model_dir, profile=profile, version=version)
-    except Exception as exc:  # a worker that dies in its initializer would be respawned forever
+    except Exception as exc:  # a worker that dies in its initializer would break the pool for every request
         _MODEL_ERROR = f"{type(exc).__name__}: {exc}"
+    _MODEL_LOAD_SECONDS = time.perf_counter() - started
+    _READY_AT = time.time()
 
 
 # --- starting workers without re-running the parent's __main__ --------------------------------
@@ -246,6 +258,9 @@ class RequestResult:
     records: int
     errors: list[dict[str, Any]]  # {"position", "line", "id", "error", "raw"}
     headers_skipped: int = 0  # header lines recognised by the handler and not scored
+    worker: int = 0  # pid of the process that scored it
+    model_load_seconds: float | None = None  # that worker's model load (model_fn) time
+    ready_at: float | None = None  # wall clock when that worker had loaded the model
 
 
 def score_request(body: bytes, content_type: str, accept: str, model: Model | None = None) -> RequestResult:
@@ -267,7 +282,15 @@ def score_request(body: bytes, content_type: str, accept: str, model: Model | No
         for i, e in enumerate(predictions)
         if "error" in e
     ]
-    return RequestResult(output_fn(predictions, accept), len(predictions), errors, data.headers_skipped)
+    return RequestResult(
+        output_fn(predictions, accept),
+        len(predictions),
+        errors,
+        data.headers_skipped,
+        worker=os.getpid(),
+        model_load_seconds=_MODEL_LOAD_SECONDS,
+        ready_at=_READY_AT,
+    )
 
 
 # --- the job ----------------------------------------------------------------------------------
@@ -309,6 +332,10 @@ class TransformSummary:
     batch_strategy: str = "MultiRecord"
     accept: str = JSONLINES
     model_version: str = ""
+    #: model load (``model_fn``) seconds, one per worker process, as measured inside it
+    model_load_seconds: list[float] = field(default_factory=list)
+    #: from the job's start until the first worker had loaded the model (pool start + imports + load)
+    startup_seconds: float = 0.0
     file_results: list[FileResult] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -366,9 +393,11 @@ class BatchTransform:
         self.batch_strategy = batch_strategy
         self.accept = accept
         self.content_type = content_type
-        self._pool: Any = None
+        self._pool: ProcessPoolExecutor | None = None
         self._stopped = False
         self._model: Model | None = None
+        self._loads: dict[int, float] = {}  # worker pid -> model load seconds
+        self._ready_at: float | None = None  # wall clock of the first loaded model
 
     # -- lifecycle --
 
@@ -377,12 +406,14 @@ class BatchTransform:
         self._stopped = True
         pool, self._pool = self._pool, None
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            _terminate(pool)
 
     def _start(self) -> None:
         if self.workers == 0:
+            started = time.perf_counter()
             self._model = load_model(self.model_dir, profile=self.profile, version=self.model_version)
+            self._loads[os.getpid()] = time.perf_counter() - started
+            self._ready_at = time.time()
             self.model_version = self._model.version
             return
         # Never fork: the Airflow task process has threads (logging, heartbeats) a fork would copy mid-state.
@@ -390,8 +421,14 @@ class BatchTransform:
         if isinstance(ctx, mp_context.ForkServerContext):
             # The fork server imports the scoring stack once; workers fork from it already warm.
             ctx.set_forkserver_preload(list(_PRELOAD))
-        self._pool = ctx.Pool(
-            self.workers, initializer=_init_worker, initargs=(self.model_dir, self.profile, self.model_version)
+        # concurrent.futures, not multiprocessing.Pool: a worker killed mid-request (the OOM
+        # killer's SIGKILL) breaks the executor and fails its futures; Pool would silently
+        # start a new worker and wait for the lost request forever.
+        self._pool = ProcessPoolExecutor(
+            self.workers,
+            mp_context=ctx,
+            initializer=_init_worker,
+            initargs=(self.model_dir, self.profile, self.model_version),
         )
         if self.model_version is None:
             meta = json.loads((Path(self.model_dir) / "model.json").read_text(encoding="utf-8"))
@@ -415,6 +452,8 @@ class BatchTransform:
         if not inputs:
             raise TransformError(f"job {job_name}: no input objects to score (the sensor's list is empty)")
         started = time.monotonic()
+        started_wall = time.time()
+        self._loads, self._ready_at = {}, None
         summary = TransformSummary(
             job_name=job_name,
             output_uri=output_uri,
@@ -437,16 +476,32 @@ class BatchTransform:
                     setattr(summary, total, getattr(summary, total) + getattr(result, name))
             summary.files = len(summary.file_results)
             summary.seconds = round(time.monotonic() - started, 3)
+            summary.model_load_seconds = [round(v, 3) for v in self._loads.values()]
+            if self._ready_at is not None:
+                summary.startup_seconds = round(max(0.0, self._ready_at - started_wall), 3)
             self._check()
             lake.publish_dir(staging, output_uri, summary.to_dict())
         except BaseException:
             lake.remove(staging)
+            pool, self._pool = self._pool, None
+            if pool is not None:
+                _terminate(pool)  # do not wait for requests nobody will read
             raise
         finally:
             pool, self._pool = self._pool, None
             if pool is not None:
-                pool.close()
-                pool.join()
+                pool.shutdown(wait=True)
+        log.info(
+            "transform job %s: %d record(s), %d request(s), %d worker(s) in %.1fs; model load per worker %s s; "
+            "first model ready after %.1fs",
+            job_name,
+            summary.records_in,
+            summary.requests,
+            self.workers,
+            summary.seconds,
+            summary.model_load_seconds,
+            summary.startup_seconds,
+        )
         return summary
 
     def _transform_file(self, obj: Mapping[str, Any], staging: str, output_uri: str) -> FileResult:
@@ -477,7 +532,7 @@ class BatchTransform:
                 quoting=ctype != JSONLINES,
                 single_record=self.batch_strategy == "SingleRecord",
             )
-            pending: deque[tuple[int, Any]] = deque()
+            pending: deque[tuple[int, int, Any]] = deque()
             limit = max(1, 2 * self.workers)
             for item in payloads:
                 self._check()
@@ -488,7 +543,7 @@ class BatchTransform:
                     continue
                 result.requests += 1
                 result.bytes_in += len(item.body)
-                pending.append((item.first_line, self._submit(item.body, ctype)))
+                pending.append((item.first_line, result.requests, self._submit(item.body, ctype)))
                 while len(pending) >= limit:
                     self._write(result, errors, *pending.popleft(), out)
             while pending:
@@ -499,13 +554,28 @@ class BatchTransform:
             lake.write_text(lake.join(staging, ERRORS_DIR, f"{key}.jsonl"), "\n".join(lines) + "\n")
         return result
 
-    def _submit(self, body: bytes, ctype: str) -> Any:
+    def _submit(self, body: bytes, ctype: str) -> RequestResult | Future[RequestResult]:
         if self._pool is None:
             return score_request(body, ctype, self.accept, self._model)
-        return self._pool.apply_async(score_request, (body, ctype, self.accept))
+        return self._pool.submit(score_request, body, ctype, self.accept)
 
-    def _write(self, result: FileResult, errors: list[dict[str, Any]], first_line: int, pending: Any, out: Any) -> None:
-        res: RequestResult = pending if isinstance(pending, RequestResult) else _wait(pending, self)
+    def _write(
+        self,
+        result: FileResult,
+        errors: list[dict[str, Any]],
+        first_line: int,
+        request: int,
+        pending: RequestResult | Future[RequestResult],
+        out: Any,
+    ) -> None:
+        if isinstance(pending, RequestResult):
+            res = pending
+        else:
+            res = _wait(pending, self, f"request {request} of {result.uri} (from line {first_line})")
+        if res.model_load_seconds is not None and res.worker not in self._loads:
+            self._loads[res.worker] = res.model_load_seconds
+        if res.ready_at is not None and (self._ready_at is None or res.ready_at < self._ready_at):
+            self._ready_at = res.ready_at
         out.write(res.body)
         for e in res.errors:
             errors.append(
@@ -539,14 +609,49 @@ class BatchTransform:
         )
 
 
-def _wait(async_result: Any, job: BatchTransform) -> RequestResult:
+def _wait(future: Future[RequestResult], job: BatchTransform, request: str) -> RequestResult:
+    """The result of ``request``; a worker that died (SIGKILL by the OOM killer) fails the job at once."""
     # Poll so that stop() from another thread (on_kill) is noticed while a request runs.
     while True:
         job._check()
         try:
-            return async_result.get(timeout=0.5)  # type: ignore[no-any-return]
-        except multiprocessing.TimeoutError:
+            return future.result(timeout=0.5)
+        except FutureTimeout:
             continue
+        except BrokenProcessPool as exc:
+            job._check()  # stop() terminates the workers too: that is a stop, not a crash
+            raise TransformError(
+                f"a transform worker process died while {request} was in flight{_exit_codes(job._pool)}; "
+                "nothing was published. A SIGKILL (-9) is usually the out-of-memory killer: lower "
+                "MaxPayloadInMB (the profile's inference.max_payload_mb) or the number of workers, "
+                "or give the task more memory, then retry"
+            ) from exc
+
+
+def _exit_codes(pool: ProcessPoolExecutor | None) -> str:
+    # The executor keeps its processes in a private dict; best effort, for the message only.
+    codes = []
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        code = proc.exitcode
+        if code is None or code == 0:
+            continue
+        try:
+            how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
+        except ValueError:
+            how = f"exit {code}"
+        codes.append(f"pid {proc.pid}: {how}")
+    return f" ({'; '.join(codes)})" if codes else ""
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop the workers now (the executor only offers a graceful shutdown before Python 3.14)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 def prepare_model_dir(artifact_uri: str, workdir: str | Path | None = None) -> Path:

@@ -165,3 +165,34 @@ def test_workers_never_rerun_the_parents_main(lake: str, polarity_dir: Path, hos
     obj = _put(lake + "/inference-input/amazon_polarity", "m.csv", _polarity_csv(6))
     summary = BatchTransform(polarity_dir, workers=1).run([obj], lake + "/inference-output/p/m", "m")
     assert summary.scored == 6 and not hostile_main.exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_killed_mid_job_fails_the_job_instead_of_hanging(
+    lake: str, polarity_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OOM killer's SIGKILL of a worker: multiprocessing.Pool replaced the worker and waited
+    for the lost request forever; the job must fail at once, name the request, publish nothing."""
+    import os
+    import signal
+
+    from ml.transform import TransformError
+
+    obj = _put(lake + "/inference-input/amazon_polarity", "k.csv", _polarity_csv(40))
+    real_submit = BatchTransform._submit
+    submitted = []
+
+    def submit_then_kill(self: BatchTransform, body: bytes, ctype: str):  # type: ignore[no-untyped-def]
+        pending = real_submit(self, body, ctype)
+        submitted.append(pending)
+        if len(submitted) == 2:  # the second request is in flight (or queued) when its worker dies
+            for proc in list(self._pool._processes.values()):  # type: ignore[union-attr]
+                os.kill(proc.pid, signal.SIGKILL)
+        return pending
+
+    monkeypatch.setattr(BatchTransform, "_submit", submit_then_kill)
+    out = lake + "/inference-output/p/k"
+    job = BatchTransform(polarity_dir, workers=1, max_payload_mb=250 / 1024 / 1024)
+    with pytest.raises(TransformError, match=r"worker process died while request \d+ of .*k\.csv.*SIGKILL"):
+        job.run([obj], out, "k")
+    assert len(submitted) >= 2 and not lk.exists(out)
