@@ -81,6 +81,7 @@ class ProfileSummary:
     decisions: list[DriftDecisionSummary] = field(default_factory=list)
     validation_docs: str | None = None  # latest GX Data Docs of the training data (report key)
     inference_validation_docs: str | None = None  # latest GX Data Docs of the scoring input
+    cluster_report: str | None = None  # latest cluster report of the categories DAG (report key)
     errors: list[str] = field(default_factory=list)
 
 
@@ -235,6 +236,11 @@ def _profile_summary(
         except Exception as exc:
             docs[area] = None
             errors.append(f"GX Data Docs of {area}: {exc}")
+    cluster_report = None
+    try:
+        cluster_report = latest_cluster_report(settings, profile.name)
+    except Exception as exc:
+        errors.append(f"cluster reports: {exc}")
     return ProfileSummary(
         name=profile.name,
         description=str(getattr(profile, "description", "")),
@@ -245,6 +251,7 @@ def _profile_summary(
         decisions=decisions,
         validation_docs=docs[profile.name],
         inference_validation_docs=docs[f"{profile.name}-inference"],
+        cluster_report=cluster_report,
         errors=errors,
     )
 
@@ -329,6 +336,18 @@ def latest_data_docs(settings: Settings, area: str) -> str | None:
     if newest is None:
         return None
     return report_key(settings, lake.join(newest[1], DATA_DOCS))
+
+
+def latest_cluster_report(settings: Settings, profile: str) -> str | None:
+    """Report key of the newest cluster report of ``<profile>_categories`` (``reports/categories/<profile>/…``)."""
+    from ml.categories.report import REPORT_FILE
+
+    prefix = settings.zone_uri("reports", "categories", profile)
+    reports = [o for o in lake.list_objects(prefix) if o.key.count("/") == 1 and o.key.endswith("/" + REPORT_FILE)]
+    if not reports:
+        return None
+    newest = max(reports, key=lambda o: (o.mtime, o.key))
+    return report_key(settings, newest.uri)
 
 
 def evaluation_report_uri(settings: Settings, profile: str, job_name: str) -> str:

@@ -119,7 +119,8 @@ def _profile(p: ProfileSummary) -> str:
     champion_report = p.champion.evaluation_report if p.champion else None
     parts.append(f"<li>Champion's evaluation report: {_link(champion_report, 'open')}</li>")
     latest_drift = next((d.report for d in p.decisions if d.report), None)
-    parts.append(f"<li>Latest drift report: {_link(latest_drift, 'open')}</li></ul>")
+    parts.append(f"<li>Latest drift report: {_link(latest_drift, 'open')}</li>")
+    parts.append(f"<li>Latest cluster report (new categories): {_link(p.cluster_report, 'open')}</li></ul>")
     return "\n".join(parts)
 
 

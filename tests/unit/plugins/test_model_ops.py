@@ -113,6 +113,12 @@ def populated(shared):
     lk.write_text(
         shared.zone_uri("reports", "validation", PROFILE, "_tmp_x_1234abcd", "data_docs", "index.html"), "partial"
     )
+    # two cluster reports of the categories DAG; the later one is the newest; a clusters.json is no report
+    for i, run in enumerate(("20260302T010000", "20260302T020000")):
+        uri = shared.zone_uri("reports", "categories", PROFILE, run, "index.html")
+        lk.write_text(uri, f"<h1>clusters {run}</h1>")
+        os.utime(lk.local_path(uri), (2_000_000 + i * 100, 2_000_000 + i * 100))
+    lk.write_text(shared.zone_uri("reports", "categories", PROFILE, "decisions.jsonl"), "{}\n")
     # something outside the reports zone the app must never serve
     lk.write_text(shared.zone_uri("models", "secret.txt"), "not a report")
     return shared
@@ -141,6 +147,7 @@ def test_summary_champion_challenger_decisions_and_reports(profile, populated):
     assert p.decisions[1].report is None  # no report file for that run
     assert p.validation_docs == f"validation/{PROFILE}/20260301T020000/data_docs/index.html"
     assert p.inference_validation_docs is None
+    assert p.cluster_report == f"categories/{PROFILE}/20260302T020000/index.html"
     assert summary.to_dict()["profiles"][0]["champion"]["version"] == "1"
 
 
@@ -220,6 +227,8 @@ def test_page_lists_champion_challenger_decisions_and_links(client):
     assert f'href="reports/evaluation/{PROFILE}/job-1/index.html"' in page
     assert f'href="reports/drift/{PROFILE}/20260301T080000/report.html"' in page
     assert f'href="reports/validation/{PROFILE}/20260301T020000/data_docs/index.html"' in page
+    assert f'href="reports/categories/{PROFILE}/20260302T020000/index.html"' in page
+    assert client.get(f"/reports/categories/{PROFILE}/20260302T020000/index.html").status_code == 200
     # registry text is escaped, and the page pulls nothing from other hosts
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page
