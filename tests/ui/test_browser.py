@@ -1,5 +1,6 @@
 """The web UI in a real browser: log in, see every DAG, trigger a run with its Params form, see it green,
-open every extra link of the training and transform tasks.
+open every extra link of the training and transform tasks, open the cluster report of the categories DAG and
+the human-in-the-loop form it waits on.
 
 One stack for the module (`airflow standalone` from scripts/stack.py, on a free port, in a
 temporary Airflow home and lake), driven by Debian's headless chromium through its own
@@ -397,3 +398,68 @@ def test_batch_inference_run_and_its_extra_links(stack: Any, browser: Any) -> No
         _shot_on_failure(browser, "data-docs")
         raise
     browser.save_screenshot(str(SHOTS / "06-data-docs.png"))
+
+
+def test_categories_review_form_and_cluster_report(stack: Any, browser: Any) -> None:
+    """After batch inference: the categories DAG clusters the scored texts, writes its cluster report
+    (linked from Model Ops) and waits for a person; the HITL form of a cluster opens in the UI."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    dag_id = f"{PROFILE}_categories"
+    run_id = _trigger(stack, dag_id, {"min_sample": 20, "k_max": 4})
+    hitl = f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/hitlDetails"
+    deadline = time.monotonic() + RUN_TIMEOUT
+    details: list[dict[str, Any]] = []
+    while not details:
+        details = stack.api("GET", hitl)["hitl_details"]
+        tis = stack.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{_q(run_id)}/taskInstances")["task_instances"]
+        failed = [t["task_id"] for t in tis if t["state"] in ("failed", "upstream_failed")]
+        assert not failed, f"{dag_id} {run_id}: {failed} failed before asking a person"
+        assert "nothing_to_review" not in {t["task_id"] for t in tis if t["state"] == "success"}, tis
+        assert time.monotonic() < deadline, f"{dag_id} {run_id}: no HITL request within {RUN_TIMEOUT} s: {tis}"
+        time.sleep(2)
+    first = details[0]
+    assert first["response_received"] is False and "ignore" in first["options"], first
+    assert first["defaults"] == ["ignore"], first  # nothing changes without a person
+
+    # The cluster report, found the way an analyst finds it: Model Ops links the latest one.
+    summary = json.loads(_get(stack, f"{stack.url}/nlpops/api/profiles"))
+    (profile,) = [p for p in summary["profiles"] if p["name"] == PROFILE]
+    key = profile["cluster_report"]
+    assert key and key.startswith(f"categories/{PROFILE}/"), profile
+    report = f"{stack.url}/nlpops/reports/{urllib.parse.quote(key)}"
+    assert _status(stack, report) == 200
+    model_ops = _get(stack, f"{stack.url}/nlpops/")
+    assert f'href="reports/{key}"' in model_ops, "Model Ops does not link the cluster report"
+    browser.get(report)
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert f"Candidate categories for {PROFILE}" in page and "Cluster" in page, page[:2000]
+    browser.save_screenshot(str(SHOTS / "07-cluster-report.png"))
+
+    # The HITL form of the first cluster, in Airflow's UI (Required Actions of the mapped task).
+    ti = first["task_instance"]
+    form = (
+        f"{stack.url}/dags/{dag_id}/runs/{_q(run_id)}/tasks/{ti['task_id']}/mapped/{ti['map_index']}/required_actions"
+    )
+    browser.get(form)
+    try:
+        WebDriverWait(browser, UI_TIMEOUT).until(
+            lambda d: (
+                first["subject"] in d.find_element(By.TAG_NAME, "body").text
+                and "ignore" in d.find_element(By.TAG_NAME, "body").text
+            )
+        )
+    except Exception:
+        _shot_on_failure(browser, "hitl-form")
+        raise
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "new category" in body, body[:2000]
+    browser.save_screenshot(str(SHOTS / "08-hitl-form.png"))
+
+
+def _get(stack: Any, url: str) -> str:
+    """Body of ``url`` fetched with the stack's login."""
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.token()}"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return str(resp.read().decode("utf-8"))
