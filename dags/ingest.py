@@ -93,6 +93,8 @@ def build_ingest_dag(profile: Profile, settings: Settings) -> DAG:
             profile=profile,
             settings=settings,
             input_uris="{{ ti.xcom_pull(task_ids='validate')['validated_uri'] }}",
+            # the profile validation used: its labels follow the current category-map version
+            profile_json="{{ ti.xcom_pull(task_ids='validate')['profile_json'] }}",
             output_uri=settings.zone_uri("processed", profile.name) + "/run={{ nlpops_run_key(run_id, logical_date) }}",
             run_key="{{ nlpops_run_key(run_id, logical_date) }}",
         )

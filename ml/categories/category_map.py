@@ -133,6 +133,18 @@ def current_map(profile: Any, models_uri: str) -> CategoryMap:
     return read_version(profile, models_uri, versions[-1]) if versions else seed_map(profile)
 
 
+def profile_with_current_map(profile: Any, models_uri: str) -> Any:
+    """``profile`` with the label mapping of its current category-map version (the YAML is version 0).
+
+    What validation and the ETL of training input read, so a hand-labelled file that uses a class
+    an analyst accepted is validated and mapped, not quarantined as an unknown label.
+    """
+    cmap = current_map(profile, models_uri)
+    if cmap.labels == dict(profile.labels):
+        return profile
+    return profile.model_copy(update={"labels": dict(cmap.labels)})
+
+
 def write_next(
     current: CategoryMap,
     models_uri: str,
@@ -193,6 +205,7 @@ __all__ = [
     "current_map",
     "diff",
     "list_versions",
+    "profile_with_current_map",
     "read_version",
     "seed_map",
     "version_uri",

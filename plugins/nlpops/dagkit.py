@@ -149,9 +149,15 @@ def validate_new_objects(
     s = get_settings()
     key = context_run_key(context)
     validated_uri = s.zone_uri("validated", area, key)
+    profile = get_profile(profile_name, s)
+    if require_label:
+        from ml.categories.category_map import profile_with_current_map
+
+        # training input: labels as the current category-map version has them (classes an analyst added)
+        profile = profile_with_current_map(profile, s.zone_uri("models", profile_name))
     try:
         manifest = validate_objects(
-            get_profile(profile_name, s),
+            profile,
             [ObjectInfo.from_dict(o) for o in objects],
             run_key=key,
             validated_uri=validated_uri,
@@ -169,6 +175,8 @@ def validate_new_objects(
             + (f" Refused files (not retried): {', '.join(refused)}" if refused else "")
         ) from exc
     _record_refused(profile_name, ledger_zone, key, objects, manifest, context)
+    if require_label:  # the ETL maps the labels with the same version (ingest passes it on)
+        manifest = {**manifest, "profile_json": profile.to_json()}
     return manifest, validated_uri
 
 

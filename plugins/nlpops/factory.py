@@ -59,12 +59,17 @@ def etl_operator(
     input_uris: str,
     output_uri: str,
     run_key: str,
+    profile_json: str | None = None,
     **kwargs: Any,
 ) -> BaseOperator:
-    """The Spark ETL (``etl/jobs/prepare_text.py``): local subprocess, Glue, or EMR Serverless (by setting)."""
+    """The Spark ETL (``etl/jobs/prepare_text.py``): local subprocess, Glue, or EMR Serverless (by setting).
+
+    ``profile_json`` (templated) overrides the parse-time profile, e.g. with the labels of the
+    current category-map version that validation used.
+    """
     # the job's named arguments (Glue's `--key value`), the same on every target
     script_args = {
-        "profile_json": profile.to_json(),
+        "profile_json": profile_json or profile.to_json(),
         "input_uris": input_uris,
         "output_uri": output_uri,
         "run_key": run_key,
