@@ -1,9 +1,11 @@
 """`make up` / `make down`: the local Airflow 3 web UI with the project's DAGs.
 
-`up` starts `airflow standalone` (api-server, scheduler, dag-processor, triggerer;
-LocalExecutor) in its own session on http://127.0.0.1:8080 (``NLPOPS_UI_PORT``; the worker's and
-the triggerer's log servers on the next two ports, so two stacks on two UI ports do not
-collide), waits until
+`up` starts the components `airflow standalone` would (api-server, scheduler, dag-processor,
+triggerer; LocalExecutor) under its own leader process (:func:`launch`) in its own session on
+http://127.0.0.1:8080 (``NLPOPS_UI_PORT``). Every listener is bound to 127.0.0.1: standalone's
+scheduler and triggerer serve their logs on all interfaces (Airflow hard-codes the host), so
+they run with ``--skip-serve-logs`` and the two log servers are started here on loopback, on the
+next two ports (two stacks on two UI ports do not collide). `up` waits until
 every component is healthy and every DAG of the enabled profiles is listed, unpauses the DAGs
 ``NLPOPS_UNPAUSE`` selects, and prints the generated login. `down` stops exactly the
 processes `up` started: the recorded session and every descendant of its leader (task
@@ -35,7 +37,7 @@ from nlpops.runtime import airflow_bin, airflow_environ, ensure_airflow_home
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DAG_KINDS = ("ingest", "train", "batch_inference", "drift", "categories")
-#: the admin user of Airflow's SimpleAuthManager; standalone generates its password once per home
+#: the admin user of Airflow's SimpleAuthManager; the api-server generates its password once per home
 ADMIN = "admin"
 PID_FILE = "stack.pid"
 LOG_FILE = "stack.log"
@@ -109,7 +111,7 @@ def stack_environ(airflow_home: str | Path | None = None, *, port: int = DEFAULT
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(trigger_logs),
         # also the base of the execution API the task processes call: must match the port
         "AIRFLOW__API__BASE_URL": url,
-        # standalone generates (and prints) a password only for exactly this user list
+        # the one user of the stack; the api-server generates its password on first start
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         # LocalExecutor starts one worker process per slot (default 32): a laptop needs a few
@@ -119,7 +121,7 @@ def stack_environ(airflow_home: str | Path | None = None, *, port: int = DEFAULT
         "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60"),
         # a real scheduler and triggerer run here: the train DAGs keep their DeadlineAlert
         "NLPOPS_DEADLINE_ALERTS": "true",
-        # standalone starts its components as `airflow …` subprocesses: the venv must be on PATH
+        # the components start further `airflow …` subprocesses: the venv must be on PATH
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     return airflow_environ(airflow_home, **{**settings, **extra})
@@ -156,7 +158,7 @@ def unpause_selection(env: dict[str, str], dag_ids: list[str]) -> list[str]:
 
 
 def _is_stack_leader(pid: int) -> bool:
-    """Whether ``pid`` is a live `airflow standalone` (a pid file can outlive a reboot; pids are reused)."""
+    """Whether ``pid`` is a live stack leader (`stack.py launch`; a pid file can outlive a reboot; pids are reused)."""
     import psutil
 
     try:
@@ -165,7 +167,7 @@ def _is_stack_leader(pid: int) -> bool:
         alive = proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return False
-    return alive and "standalone" in args and any(Path(a).name == "airflow" for a in args)
+    return alive and args[-1:] == ["launch"] and any(Path(a).name == "stack.py" for a in args)
 
 
 def _health(url: str) -> dict[str, Any] | None:
@@ -177,7 +179,7 @@ def _health(url: str) -> dict[str, Any] | None:
 
 
 def _login(home: Path) -> tuple[str, str]:
-    """The generated admin password (standalone writes it once per Airflow home)."""
+    """The generated admin password (the api-server writes it once per Airflow home)."""
     passwords = home / "simple_auth_manager_passwords.json.generated"
     if not passwords.exists():
         raise StackError(f"no generated password in {passwords}")
@@ -186,7 +188,7 @@ def _login(home: Path) -> tuple[str, str]:
 
 
 def start(env: dict[str, str], *, timeout: float = 300) -> Stack:
-    """Start `airflow standalone` in ``env`` and wait until all its components are healthy.
+    """Start the stack (:func:`launch`) in ``env`` and wait until all its components are healthy.
 
     Records ``{"pid", "url"}`` in ``$AIRFLOW_HOME/stack.pid`` (refuses to start a second stack in
     the same home); on failure stops what it started and raises :class:`StackError`.
@@ -205,7 +207,11 @@ def start(env: dict[str, str], *, timeout: float = 300) -> Stack:
     log_path = home / LOG_FILE
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [airflow_bin(), "standalone"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            [sys.executable, str(Path(__file__).resolve()), "launch"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     pid_file.write_text(json.dumps({"pid": proc.pid, "url": url}))
     deadline = time.monotonic() + timeout
@@ -214,7 +220,7 @@ def start(env: dict[str, str], *, timeout: float = 300) -> Stack:
         if proc.poll() is not None:
             stop_session(proc.pid)
             pid_file.unlink(missing_ok=True)
-            raise StackError(f"airflow standalone exited ({proc.returncode}); see {log_path}")
+            raise StackError(f"the stack's leader exited ({proc.returncode}); see {log_path}")
         health = _health(url)
         components = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         if health and all((health.get(c) or {}).get("status") == "healthy" for c in components):
@@ -224,6 +230,55 @@ def start(env: dict[str, str], *, timeout: float = 300) -> Stack:
     stop_session(proc.pid)
     pid_file.unlink(missing_ok=True)
     raise StackError(f"the stack was not healthy within {timeout:.0f} s (last health: {health}); see {log_path}")
+
+
+def components(env: dict[str, str]) -> dict[str, list[str]]:
+    """The stack's processes (name -> command), every listener on :data:`HOST`."""
+    airflow = airflow_bin()
+    logs = [sys.executable, "-m", "uvicorn", "airflow.utils.serve_logs.log_server:get_app", "--factory"]
+    logs += ["--host", HOST, "--no-access-log", "--port"]
+    return {
+        "api-server": [airflow, "api-server", "--host", HOST, "--port", env["AIRFLOW__API__PORT"]],
+        "scheduler": [airflow, "scheduler", "--skip-serve-logs"],
+        "dag-processor": [airflow, "dag-processor"],
+        "triggerer": [airflow, "triggerer", "--skip-serve-logs"],
+        "worker-log-server": [*logs, env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]],
+        "trigger-log-server": [*logs, env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]],
+    }
+
+
+def launch() -> int:
+    """The stack's leader (``stack.py launch``, in the environment :func:`start` gives it).
+
+    Starts every component of :func:`components`; when one exits, or on SIGTERM, stops the others.
+    """
+    import subprocess
+
+    env = dict(os.environ)
+    procs = {name: subprocess.Popen(cmd, env=env) for name, cmd in components(env).items()}
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = 0
+    while not stopping:
+        exited = {n: p.returncode for n, p in procs.items() if p.poll() is not None}
+        if exited:
+            print(f"stack: {exited} exited; stopping the others", flush=True)
+            code = 1
+            break
+        time.sleep(1)
+    for p in procs.values():
+        if p.poll() is None:
+            p.terminate()
+    for p in procs.values():
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=30)
+    return code
 
 
 def wait_for_dags(stack: Stack, dag_ids: list[str], *, timeout: float = 300) -> dict[str, dict[str, Any]]:
@@ -347,4 +402,5 @@ def down() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(up() if sys.argv[1:] == ["up"] else down() if sys.argv[1:] == ["down"] else 2)
+    commands = {"up": up, "down": down, "launch": launch}
+    raise SystemExit(commands[sys.argv[1]]() if sys.argv[1:] and sys.argv[1] in commands else 2)

@@ -2,8 +2,8 @@
 open every extra link of the training and transform tasks, open the cluster report of the categories DAG and
 the human-in-the-loop form it waits on.
 
-One stack for the module (`airflow standalone` from scripts/stack.py, on a free port, in a
-temporary Airflow home and lake), driven by Debian's headless chromium through its own
+One stack for the module (scripts/stack.py: api-server, scheduler, dag-processor, triggerer and
+log servers, on a free port, in a temporary Airflow home and lake), driven by Debian's headless chromium through its own
 chromedriver (never a downloaded one: `make browser-deps` installs both). The triggered run
 is a real one — scheduler, LocalExecutor, triggerer — of ``amazon_polarity_ingest`` over a
 small generated file: the deferrable sensor finds it, GX validates it, Spark prepares it,
@@ -211,6 +211,25 @@ def test_dag_list_shows_every_dag_of_every_enabled_profile(stack: Any, browser: 
     browser.save_screenshot(str(SHOTS / "02-dag-list.png"))
     browser.set_window_size(1400, 1000)
     assert shown >= set(stack.dag_ids)
+
+
+def test_every_listening_socket_of_the_stack_is_on_loopback(stack: Any) -> None:
+    """api-server, both log servers, and nothing else that listens: 127.0.0.1 only (issue: Airflow's own log
+    servers bind every interface)."""
+    import psutil
+
+    listening: dict[int, str] = {}
+    for proc in stack_mod._session_processes(stack.pid):
+        try:
+            conns = proc.net_connections(kind="inet")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        for c in conns:
+            if c.status == psutil.CONN_LISTEN:
+                listening[c.laddr.port] = c.laddr.ip
+    port = int(stack.env["AIRFLOW__API__PORT"])
+    assert {port, port + 1, port + 2} <= set(listening), listening
+    assert {ip for ip in listening.values()} == {"127.0.0.1"}, listening
 
 
 def _runs(stack: Any, dag_id: str = DAG_ID) -> list[dict[str, Any]]:

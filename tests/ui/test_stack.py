@@ -71,7 +71,7 @@ def test_environment_points_api_and_execution_api_at_the_chosen_port(tmp_path: P
 
 def test_start_refuses_a_second_stack_in_the_same_home(tmp_path: Path) -> None:
     env = stack.stack_environ(tmp_path, port=18124)
-    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/bin/airflow", "standalone"])
+    fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "/x/scripts/stack.py", "launch"])
     try:
         (tmp_path / stack.PID_FILE).write_text(json.dumps({"pid": fake.pid, "url": "http://127.0.0.1:18124"}))
         with pytest.raises(stack.StackError, match="already up"):
@@ -83,7 +83,7 @@ def test_start_refuses_a_second_stack_in_the_same_home(tmp_path: Path) -> None:
 
 
 def test_a_stale_pid_file_is_no_reason_to_stop_someone_else(tmp_path: Path) -> None:
-    # after a reboot the recorded pid may be any other process: it is not `airflow standalone`
+    # after a reboot the recorded pid may be any other process: it is not a stack leader (`stack.py launch`)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (tmp_path / stack.PID_FILE).write_text(json.dumps({"pid": bystander.pid, "url": "http://127.0.0.1:1"}))
@@ -105,7 +105,7 @@ def _alive(pid: int) -> bool:
 
 
 def test_stop_session_stops_the_session_and_escaped_descendants_only(tmp_path: Path) -> None:
-    # A leader in its own session (like `airflow standalone`), a child in the same session, and a
+    # A leader in its own session (like `stack.py launch`), a child in the same session, and a
     # grandchild that opened a session of its own (like a Spark JVM under a task).
     pids = tmp_path / "pids.json"
     script = (
@@ -116,7 +116,7 @@ def test_stop_session_stops_the_session_and_escaped_descendants_only(tmp_path: P
         f"open({str(pids)!r}, 'w').write(json.dumps([child.pid, escaped.pid]))\n"
         "time.sleep(120)\n"
     )
-    leader = subprocess.Popen([sys.executable, "-c", script, "/x/bin/airflow", "standalone"], start_new_session=True)
+    leader = subprocess.Popen([sys.executable, "-c", script, "/x/scripts/stack.py", "launch"], start_new_session=True)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         deadline = time.monotonic() + 30
@@ -133,3 +133,15 @@ def test_stop_session_stops_the_session_and_escaped_descendants_only(tmp_path: P
         bystander.wait()
         if leader.poll() is None:
             leader.kill()
+
+
+def test_every_component_listens_on_loopback_only(tmp_path: Path) -> None:
+    """api-server and both log servers bound to 127.0.0.1; scheduler and triggerer serve no logs themselves
+    (Airflow's own log server binds every interface)."""
+    env = stack.stack_environ(tmp_path, port=18323)
+    cmds = stack.components(env)
+    assert cmds["api-server"][-4:] == ["--host", "127.0.0.1", "--port", "18323"]
+    assert "--skip-serve-logs" in cmds["scheduler"] and "--skip-serve-logs" in cmds["triggerer"]
+    for name, port in (("worker-log-server", "18324"), ("trigger-log-server", "18325")):
+        cmd = cmds[name]
+        assert cmd[cmd.index("--host") + 1] == "127.0.0.1" and cmd[-1] == port
