@@ -80,30 +80,20 @@ def read_output_metrics(archive: bytes) -> dict[str, Any]:
     return {}
 
 
-class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
-    """Run ``ml/train.py`` as a SageMaker script-mode training job (see the module docstring).
+class ScriptModeJobMixin:
+    """What the training and the tuning operator share: the script-mode arguments, the source upload,
+    the staged channels, the lineage file and the training-job definition built from them."""
 
-    :param profile_name: the dataset profile
-    :param processed_uri: ``processed/<profile>`` (``s3://``), staged into the channels (templated)
-    :param output_uri: ``models/<profile>``: the job's ``S3OutputPath``
-    :param code_uri: prefix the source archive is uploaded to (content-addressed)
-    :param hyperparameters: the entry's ``--key value`` arguments (templated)
-    :param lineage: extra lineage recorded in ``model.json`` (templated)
-    :param job_settings: the other arguments of :func:`~nlpops.aws.sagemaker_config.training_job_config`
-        (``image_uri``, ``role_arn``, ``region``, ``kms_key_id``, ``instance_type``, …)
-    :param job_tags: tags of the training job
-    """
-
-    template_fields: Sequence[str] = (
-        *IdempotentSageMakerTrainingOperator.template_fields,
-        "processed_uri",
-        "hyperparameters",
-        "lineage",
-    )
+    template_fields: Sequence[str] = ("processed_uri", "hyperparameters", "lineage")
     template_fields_renderers = {"config": "json", "hyperparameters": "json", "lineage": "json"}
     ui_color = "#8ecae6"
 
-    def __init__(
+    # set by the Airflow operator this is mixed into
+    dag_id: str
+    task_id: str
+    log: Any
+
+    def _init_script_mode(
         self,
         *,
         profile_name: str,
@@ -112,11 +102,9 @@ class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
         code_uri: str,
         hyperparameters: dict[str, Any],
         job_settings: dict[str, Any],
-        lineage: dict[str, Any] | None = None,
-        job_tags: dict[str, str] | None = None,
-        **kwargs: Any,
+        lineage: dict[str, Any] | None,
+        job_tags: dict[str, str] | None,
     ) -> None:
-        super().__init__(config={}, **kwargs)
         self.profile_name = profile_name
         self.processed_uri = processed_uri
         self.output_uri = output_uri.rstrip("/")
@@ -126,19 +114,21 @@ class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
         self.job_settings = job_settings
         self.job_tags = job_tags or {}
 
-    # -- only when a new job is created ----------------------------------------------------
-    def preprocess_config(self) -> None:
-        """Upload the code, stage the channels and build the request of the job named in ``config``."""
+    def _training_definition(self, name: str, *, name_key: str) -> dict[str, Any]:
+        """Upload the code, stage the channels, write the lineage file: the training request of job ``name``.
+
+        ``name_key`` names the job in the lineage (``job_name``, or ``tuning_job_name`` for a tuning job
+        whose training jobs get their names from SageMaker).
+        """
         from include import lake
 
-        name = str(self.config["TrainingJobName"])
         job_uri = lake.join(self.output_uri, name)
         submit_directory = self._upload_sourcedir()
         channels, staged = self._stage_channels(job_uri)
         lineage_uri = lake.join(job_uri, "input", LINEAGE_FILE)
-        lineage = {**self.lineage, **staged, "job_name": name}
+        lineage = {**self.lineage, **staged, name_key: name}
         lake.write_json(lineage_uri, lineage)
-        request = training_job_config(
+        return training_job_config(
             job_name=name,
             submit_directory=submit_directory,
             hyperparameters={**self.hyperparameters, "lineage": fit_lineage(lineage, lineage_uri)},
@@ -149,9 +139,6 @@ class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
             tags={**self.job_tags, "nlpops:profile": self.profile_name, "nlpops:task": f"{self.dag_id}.{self.task_id}"},
             **self.job_settings,
         )
-        self.config.clear()  # the provider's dict (set by the name decision), filled in place
-        self.config.update(request)
-        super().preprocess_config()
 
     def _upload_sourcedir(self) -> str:
         from include import lake
@@ -186,16 +173,6 @@ class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
                 channels[channel] = channel_uri
         self.log.info("staged channels %s from runs %s", staged["rows_per_split"], staged["run_keys"])
         return channels, staged
-
-    # -- every way a try ends: created, re-attached, reused, deferred --------------------------
-    def execute(self, context: Context) -> dict[str, Any]:
-        result = super().execute(context)
-        # The provider returns early (without serialize_result) when a deferrable job is done at once.
-        return result if "job_name" in result else self._with_outputs(result)
-
-    def serialize_result(self, job_name: str) -> dict[str, Any]:
-        """The provider's (failed/stopped refused) description plus the local operator's flat keys."""
-        return self._with_outputs(super().serialize_result(job_name))
 
     def _with_outputs(self, result: dict[str, Any]) -> dict[str, Any]:
         from include import lake
@@ -232,6 +209,69 @@ class SageMakerScriptModeTrainingOperator(IdempotentSageMakerTrainingOperator):
             "metrics": metrics,
             "lineage": lineage,
         }
+
+
+class SageMakerScriptModeTrainingOperator(ScriptModeJobMixin, IdempotentSageMakerTrainingOperator):
+    """Run ``ml/train.py`` as a SageMaker script-mode training job (see the module docstring).
+
+    :param profile_name: the dataset profile
+    :param processed_uri: ``processed/<profile>`` (``s3://``), staged into the channels (templated)
+    :param output_uri: ``models/<profile>``: the job's ``S3OutputPath``
+    :param code_uri: prefix the source archive is uploaded to (content-addressed)
+    :param hyperparameters: the entry's ``--key value`` arguments (templated)
+    :param lineage: extra lineage recorded in ``model.json`` (templated)
+    :param job_settings: the other arguments of :func:`~nlpops.aws.sagemaker_config.training_job_config`
+        (``image_uri``, ``role_arn``, ``region``, ``kms_key_id``, ``instance_type``, …)
+    :param job_tags: tags of the training job
+    """
+
+    template_fields: Sequence[str] = (
+        *IdempotentSageMakerTrainingOperator.template_fields,
+        *ScriptModeJobMixin.template_fields,
+    )
+
+    def __init__(
+        self,
+        *,
+        profile_name: str,
+        processed_uri: str,
+        output_uri: str,
+        code_uri: str,
+        hyperparameters: dict[str, Any],
+        job_settings: dict[str, Any],
+        lineage: dict[str, Any] | None = None,
+        job_tags: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config={}, **kwargs)
+        self._init_script_mode(
+            profile_name=profile_name,
+            processed_uri=processed_uri,
+            output_uri=output_uri,
+            code_uri=code_uri,
+            hyperparameters=hyperparameters,
+            job_settings=job_settings,
+            lineage=lineage,
+            job_tags=job_tags,
+        )
+
+    # -- only when a new job is created ----------------------------------------------------
+    def preprocess_config(self) -> None:
+        """Upload the code, stage the channels and build the request of the job named in ``config``."""
+        request = self._training_definition(str(self.config["TrainingJobName"]), name_key="job_name")
+        self.config.clear()  # the provider's dict (set by the name decision), filled in place
+        self.config.update(request)
+        super().preprocess_config()
+
+    # -- every way a try ends: created, re-attached, reused, deferred --------------------------
+    def execute(self, context: Context) -> dict[str, Any]:
+        result = super().execute(context)
+        # The provider returns early (without serialize_result) when a deferrable job is done at once.
+        return result if "job_name" in result else self._with_outputs(result)
+
+    def serialize_result(self, job_name: str) -> dict[str, Any]:
+        """The provider's (failed/stopped refused) description plus the local operator's flat keys."""
+        return self._with_outputs(super().serialize_result(job_name))
 
 
 __all__ = ["SageMakerScriptModeTrainingOperator", "fit_lineage", "read_output_metrics"]

@@ -35,7 +35,7 @@ from airflow.providers.common.compat.sdk import AirflowException
 
 from include.naming import job_name
 from nlpops.aws.idempotent import JOB_NAME_PREFIX, NOT_FOUND, Lookup, _raise_if_failed, decide_job, sagemaker_lookup
-from nlpops.aws.training import SageMakerScriptModeTrainingOperator
+from nlpops.aws.training import ScriptModeJobMixin
 from nlpops.dagkit import context_run_key
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def selection_from_tuning(tuning: Mapping[str, Any], best_training: Mapping[str,
     }
 
 
-class SageMakerScriptModeTuningOperator(SageMakerTuningOperator):
+class SageMakerScriptModeTuningOperator(ScriptModeJobMixin, SageMakerTuningOperator):
     """Tune ``ml/train.py`` with a SageMaker tuning job, never twice per run (see the module docstring).
 
     Takes the training operator's arguments (:class:`~nlpops.aws.training.SageMakerScriptModeTrainingOperator`)
@@ -192,14 +192,7 @@ class SageMakerScriptModeTuningOperator(SageMakerTuningOperator):
     rendered hyper-parameter ``search_budget_seconds``.
     """
 
-    template_fields: Sequence[str] = (
-        *SageMakerTuningOperator.template_fields,
-        "processed_uri",
-        "hyperparameters",
-        "lineage",
-    )
-    template_fields_renderers = {"config": "json", "hyperparameters": "json", "lineage": "json"}
-    ui_color = "#8ecae6"
+    template_fields: Sequence[str] = (*SageMakerTuningOperator.template_fields, *ScriptModeJobMixin.template_fields)
 
     def __init__(
         self,
@@ -219,17 +212,19 @@ class SageMakerScriptModeTuningOperator(SageMakerTuningOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(config={}, **kwargs)
-        self.profile_name = profile_name
-        self.processed_uri = processed_uri
-        self.output_uri = output_uri.rstrip("/")
-        self.code_uri = code_uri.rstrip("/")
-        self.hyperparameters = hyperparameters
-        self.job_settings = job_settings
+        self._init_script_mode(
+            profile_name=profile_name,
+            processed_uri=processed_uri,
+            output_uri=output_uri,
+            code_uri=code_uri,
+            hyperparameters=hyperparameters,
+            job_settings=job_settings,
+            lineage=lineage,
+            job_tags=job_tags,
+        )
         self.primary_metric = primary_metric
         self.max_jobs = max_jobs
         self.max_parallel = max_parallel
-        self.lineage = lineage or {}
-        self.job_tags = job_tags or {}
         self.max_job_attempts = max_job_attempts
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -261,34 +256,15 @@ class SageMakerScriptModeTuningOperator(SageMakerTuningOperator):
     # -- only when a new job is created ------------------------------------------------------
     def _request(self, name: str) -> dict[str, Any]:
         """Upload the code, stage the channels, build the tuning request (as the training operator does)."""
-        from include import lake
-        from nlpops.aws.sagemaker_config import training_job_config
-        from nlpops.aws.training import LINEAGE_FILE, fit_lineage
-
-        job_uri = lake.join(self.output_uri, name)
-        # The training operator's own steps, on this operator's identical attributes: one mechanism.
-        submit_directory = SageMakerScriptModeTrainingOperator._upload_sourcedir(self)  # type: ignore[arg-type]
-        channels, staged = SageMakerScriptModeTrainingOperator._stage_channels(self, job_uri)  # type: ignore[arg-type]
-        lineage_uri = lake.join(job_uri, "input", LINEAGE_FILE)
-        lineage = {**self.lineage, **staged, "tuning_job_name": name}
-        lake.write_json(lineage_uri, lineage)
         budget = int(float(self.hyperparameters.get("search_budget_seconds") or 0))
-        if budget <= 0:
+        if budget <= 0:  # before anything is uploaded
             raise AirflowException(
                 f"{self.task_id}: search_budget_seconds is 0 but this task tunes on SageMaker; to train the "
                 "pinned configuration set the profile's model.search_budget_seconds: 0 "
                 "(or NLPOPS_SEARCH_BUDGET_SECONDS=0)"
             )
-        training = training_job_config(
-            job_name=name,  # only the definition is used: each training job gets its name from the tuning job
-            submit_directory=submit_directory,
-            hyperparameters={**self.hyperparameters, "lineage": fit_lineage(lineage, lineage_uri)},
-            channels=channels,
-            output_path=self.output_uri,
-            checkpoint_uri=lake.join(job_uri, "checkpoints") if self.job_settings.get("spot") else None,
-            tags={**self.job_tags, "nlpops:profile": self.profile_name, "nlpops:task": f"{self.dag_id}.{self.task_id}"},
-            **self.job_settings,
-        )
+        # only the definition is used: each training job gets its name from the tuning job
+        training = self._training_definition(name, name_key="tuning_job_name")
         return tuning_job_config(
             training,
             job_name=name,
@@ -339,7 +315,7 @@ class SageMakerScriptModeTuningOperator(SageMakerTuningOperator):
             )
         training = self.hook.describe_training_job(best)
         _raise_if_failed("training", best, training, "TrainingJobStatus")
-        result = SageMakerScriptModeTrainingOperator._with_outputs(self, {"Training": serialize(training)})  # type: ignore[arg-type]
+        result = self._with_outputs({"Training": serialize(training)})
         selection = serialize(selection_from_tuning(tuning, training))
         result["metrics"] = {**result["metrics"], "selection": selection}
         result["Tuning"] = {
