@@ -471,3 +471,30 @@ def test_names_are_valid_and_collision_free_across_profiles():
 
 def test_names_of_different_dag_task_pairs_never_collide():
     assert remote_job_name("foo_train", "train_model", "r") != remote_job_name("foo_train_train", "model", "r")
+
+
+@pytest.mark.parametrize(("job_type", "max_attempts"), [("tuning", None), ("endpoint", None), ("Training", 7)])
+def test_defer_to_sagemaker_hands_the_wait_to_the_providers_trigger(job_type: str, max_attempts: int | None) -> None:
+    """The one deferral every re-attaching operator uses (training, transform, tuning, endpoint)."""
+    import datetime
+    from types import SimpleNamespace
+
+    from nlpops.aws.idempotent import defer_to_sagemaker
+
+    deferred: dict = {}
+    op = SimpleNamespace(
+        check_interval=5,
+        aws_conn_id="aws_default",
+        region_name="us-east-1",
+        verify=None,
+        botocore_config=None,
+        max_attempts=max_attempts,
+        defer=lambda **kw: deferred.update(kw),
+    )
+    defer_to_sagemaker(op, "nlpops-job", job_type, timeout=datetime.timedelta(minutes=3))
+    trigger = deferred["trigger"]
+    _, kwargs = trigger.serialize()
+    assert (kwargs["job_name"], kwargs["job_type"], kwargs["waiter_delay"]) == ("nlpops-job", job_type, 5)
+    if max_attempts:  # else the trigger's own default
+        assert kwargs["waiter_max_attempts"] == max_attempts
+    assert deferred["method_name"] == "execute_complete" and deferred["timeout"] == datetime.timedelta(minutes=3)

@@ -329,20 +329,10 @@ class SageMakerChampionEndpointOperator(ChampionModelMixin, SageMakerEndpointOpe
         if not self.config:  # a retry: wait for what the first try started
             self.operation = "none"
             if self.deferrable:
-                from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+                from nlpops.aws.idempotent import defer_to_sagemaker
 
-                self.defer(
-                    trigger=SageMakerTrigger(
-                        job_name=self.endpoint_name,
-                        job_type="endpoint",
-                        waiter_delay=self.check_interval,
-                        aws_conn_id=self.aws_conn_id,
-                        region_name=self.region_name,
-                        verify=self.verify,
-                        botocore_config=self.botocore_config,
-                    ),
-                    method_name="execute_complete",
-                    timeout=timedelta(seconds=self.max_ingestion_time),
+                defer_to_sagemaker(
+                    self, self.endpoint_name, "endpoint", timeout=timedelta(seconds=self.max_ingestion_time)
                 )
             self.hook.get_waiter("endpoint_in_service").wait(
                 EndpointName=self.endpoint_name,

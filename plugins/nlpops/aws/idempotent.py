@@ -164,6 +164,26 @@ def sagemaker_lookup(describe: Callable[[str], dict[str, Any]], status_key: str)
     return lookup
 
 
+def defer_to_sagemaker(op: Any, name: str, job_type: str, *, timeout: datetime.timedelta | None) -> None:
+    """Defer ``op`` (a provider SageMaker operator) to the provider's trigger on job ``name``; resumes in
+    ``execute_complete``. One definition for every job kind the project waits on after a retry."""
+    extra = {"waiter_max_attempts": op.max_attempts} if getattr(op, "max_attempts", None) else {}
+    op.defer(
+        timeout=timeout,
+        trigger=SageMakerTrigger(
+            job_name=name,
+            job_type=job_type,
+            waiter_delay=op.check_interval,
+            aws_conn_id=op.aws_conn_id,
+            region_name=op.region_name,
+            verify=op.verify,
+            botocore_config=op.botocore_config,
+            **extra,
+        ),
+        method_name="execute_complete",
+    )
+
+
 def _raise_if_failed(kind: str, name: str, description: dict[str, Any], status_key: str) -> None:
     status = description.get(status_key)
     if SAGEMAKER_STATES.get(str(status)) == FAILED:
@@ -223,20 +243,7 @@ class SageMakerJobReattachMixin:
         op: Any = self
         if op.wait_for_completion and op.deferrable:
             timeout = datetime.timedelta(seconds=op.max_ingestion_time) if op.max_ingestion_time else None
-            op.defer(
-                timeout=timeout or op.execution_timeout,
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type=self.job_type,
-                    waiter_delay=op.check_interval,
-                    waiter_max_attempts=op.max_attempts,
-                    aws_conn_id=op.aws_conn_id,
-                    region_name=op.region_name,
-                    verify=op.verify,
-                    botocore_config=op.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
+            defer_to_sagemaker(op, name, self.job_type, timeout=timeout or op.execution_timeout)
         if op.wait_for_completion:
             op.hook.check_status(name, self.status_key, self.describe_job, op.check_interval, op.max_ingestion_time)
         return dict(op.serialize_result(name))

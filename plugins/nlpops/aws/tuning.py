@@ -29,12 +29,19 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator, serialize
-from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.providers.common.compat.sdk import AirflowException
 
 from include.naming import job_name
-from nlpops.aws.idempotent import JOB_NAME_PREFIX, NOT_FOUND, Lookup, _raise_if_failed, decide_job, sagemaker_lookup
+from nlpops.aws.idempotent import (
+    JOB_NAME_PREFIX,
+    NOT_FOUND,
+    Lookup,
+    _raise_if_failed,
+    decide_job,
+    defer_to_sagemaker,
+    sagemaker_lookup,
+)
 from nlpops.aws.training import ScriptModeJobMixin
 from nlpops.dagkit import context_run_key
 
@@ -278,19 +285,7 @@ class SageMakerScriptModeTuningOperator(ScriptModeJobMixin, SageMakerTuningOpera
     def _wait(self, name: str) -> dict[str, Any]:
         if self.deferrable:
             timeout = datetime.timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None
-            self.defer(
-                timeout=timeout or self.execution_timeout,
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="tuning",
-                    waiter_delay=self.check_interval,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
+            defer_to_sagemaker(self, name, "tuning", timeout=timeout or self.execution_timeout)
         self.hook.check_status(
             name,
             "HyperParameterTuningJobStatus",
