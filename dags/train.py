@@ -133,7 +133,11 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
     }
     with DAG(
         dag_id=f"{profile.name}_train",
-        description=f"Train, evaluate, register and gate a model for {profile.name}",
+        # the DAG list shows an AssetOrTimeSchedule as its assets only: say the cron here too
+        description=(
+            f"Train, evaluate, register and gate a model for {profile.name}: "
+            f"cron {profile.schedule.train} (UTC), or on drift / new categories"
+        ),
         schedule=AssetOrTimeSchedule(
             timetable=NextCronTimetable(profile.schedule.train, timezone="UTC"),
             assets=(assets.drift | assets.categories),
