@@ -186,9 +186,39 @@ _MODEL_LOAD_SECONDS: float | None = None  # this worker's model_fn time, sent ba
 _READY_AT: float | None = None  # wall clock (time.time) when this worker's model was loaded
 
 
-def _init_worker(model_dir: str, profile: dict[str, Any] | str | None, version: str | None) -> None:
+def _process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not: a SIGKILLed task stays one until its parent reaps it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True  # no procfs: the signal test above is all there is
+
+
+def _exit_with(job_pid: int, interval: float = 0.5) -> None:
+    """Watchdog thread of a worker: leave at once when the job's process is gone (SIGKILL, OOM killer).
+    The workers are not its children (forkserver), and their task queue never reaches EOF, so without
+    this they would outlive a killed task."""
+    while _process_alive(job_pid):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _init_worker(
+    model_dir: str, profile: dict[str, Any] | str | None, version: str | None, job_pid: int | None = None
+) -> None:
     """Pool initializer: load the model once per process (errors are reported by the first request)."""
     global _MODEL, _MODEL_ERROR, _MODEL_LOAD_SECONDS, _READY_AT
+    if job_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_with, args=(job_pid,), name="nlpops-job-watch", daemon=True).start()
     started = time.perf_counter()
     try:
         _MODEL = load_model(model_dir, profile=profile, version=version)
@@ -428,7 +458,7 @@ class BatchTransform:
             self.workers,
             mp_context=ctx,
             initializer=_init_worker,
-            initargs=(self.model_dir, self.profile, self.model_version),
+            initargs=(self.model_dir, self.profile, self.model_version, os.getpid()),
         )
         if self.model_version is None:
             meta = json.loads((Path(self.model_dir) / "model.json").read_text(encoding="utf-8"))

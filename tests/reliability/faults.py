@@ -70,8 +70,9 @@ def transform_task(env: dict[str, str], operator_kwargs: dict[str, Any]) -> None
 
     real_write = ml.transform.BatchTransform._write
 
-    def write_then_pause(self: Any, result: Any, errors: Any, first_line: int, pending: Any, out: Any) -> None:
-        real_write(self, result, errors, first_line, pending, out)
+    def write_then_pause(self: Any, result: Any, *args: Any) -> None:
+        real_write(self, result, *args)
+        out = args[-1]  # BatchTransform._write(result, errors, first_line, request, pending, out)
         out.flush()  # half a .out file really is on disk in the staging prefix
         pause_here(f"wrote {result.records} record(s) of {result.key}")
 
