@@ -88,9 +88,16 @@ def build_inference_dag(profile: Profile, settings: Settings) -> DAG:
 
             champion = get_registry(get_settings()).get_by_alias(profile.name, CHAMPION)
             if champion is None:
+                first = (
+                    f"the profile has no labels yet: trigger {profile.name}_categories, which clusters these "
+                    "unscored files for an analyst to name (Required Actions); the named clusters train the "
+                    "first model"
+                    if profile.bootstrap
+                    else f"run the DAG {profile.name}_train (it registers and promotes the first model)"
+                )
                 raise AirflowFailException(
-                    f"no champion model for profile {profile.name!r} yet: run the DAG {profile.name}_train "
-                    "(it registers and promotes the first model), then re-run this one"
+                    f"no champion model for profile {profile.name!r} yet: {first}, then re-run this one. "
+                    "The input files are not marked done and will be scored then"
                 )
             return {"version": str(champion.version), "artifact_uri": champion.artifact_uri}
 

@@ -43,6 +43,14 @@ the cluster report `reports/categories/{name}/<run>/index.html` (size, top terms
 representative and boundary texts, nearest existing category and the champion's
 confidence in it, novelty) with `clusters.json`.
 
+**No champion yet (bootstrap).** A profile with `labels: {{}}` (no labels at all), or any
+profile before its first model, has no scored batches: the pool is then the newest
+unscored files under `inference-input/{name}/` (at most `lookback_files`), validated as
+batch inference validates them (no label; bad rows quarantined), and the clusters have no
+nearest category. The analyst names clusters as *new category*; once the map has two
+classes, the event queues `{name}_train`, which trains the first model on the
+pseudo-labelled rows, and batch inference can score.
+
 **Review (Required Actions).** One form per cluster: *new category* with a **name**,
 *belongs to &lt;class&gt;*, or *ignore*. No answer within {timeout} = ignore.
 
@@ -89,6 +97,12 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
                 description="Members of an accepted cluster with membership at least this become training rows.",
             ),
             "seed": Param(0, type="integer", minimum=0, description="Seed of sampling, SVD and k-means."),
+            "lookback_files": Param(
+                50,
+                type="integer",
+                minimum=1,
+                description="Without a champion (bootstrap): newest unscored inference-input files read.",
+            ),
         },
     ) as dag:
 
@@ -115,6 +129,10 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
                     pipeline = load_pipeline(model_dir / MODEL_FILE)
                     classes = [str(c) for c in read_meta(model_dir)["classes"]]
                 version = champion.version
+            unscored_uri = None
+            if champion is None:
+                # bootstrap: nothing is scored yet, so the pool is the unscored inference inputs, validated
+                unscored_uri = _validate_unscored_inputs(prof, s, int(params["lookback_files"]), context)
             events = (context.get("triggering_asset_events") or {}).items()
             batch_keys = [
                 str((ev.extra or {}).get("run_key"))
@@ -139,10 +157,12 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
                 k_max=int(params["k_max"]),
                 embedding=params["embedding"],
                 seed=int(params["seed"]),
+                unscored_uri=unscored_uri,
             )
             print(
-                f"categories {prof.name}: {out['status']}: {out['n_scored']} scored texts from "
-                f"{len(out['batches'])} batch(es), {len(out['clusters'])} cluster(s); report {out.get('report')}"
+                f"categories {prof.name}: {out['status']}: {out['n_scored']} texts from {out['source']} "
+                f"({len(out['batches'])} batch(es) or file(s)), {len(out['clusters'])} cluster(s); "
+                f"report {out.get('report')}"
             )
             return out
 
@@ -195,7 +215,17 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
 
         @task.branch(task_id="changed")
         def changed(record: dict[str, Any]) -> str:
-            """A new class or new pseudo-labels → announce (retrain); otherwise stop."""
+            """A new class or new pseudo-labels → announce (retrain); otherwise stop.
+
+            A map with fewer than two classes (a bootstrap where one cluster was named so far)
+            is kept, but nothing can be trained on it: no event, and the log says what is missing.
+            """
+            if record["changed"] and not record.get("trainable", True):
+                print(
+                    f"category map v{record['category_map_version']} has {len(record['classes'])} class(es) "
+                    f"{record['classes']}: a first model needs two; name another cluster in a later review"
+                )
+                return "no_change"
             return "announce_categories" if record["changed"] else "no_change"
 
         @task(task_id="announce_categories", outlets=[assets.categories], retries=2)
@@ -230,6 +260,38 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
         record: Any = record_decisions(candidates, answers.output)
         changed(record) >> [announce_categories(record), no_change]
     return dag
+
+
+def _validate_unscored_inputs(profile: Profile, settings: Settings, max_files: int, context: Any) -> str:
+    """Validate the newest unscored inference-input files (no label); return the validated rows' URI.
+
+    The same validation as batch inference (GX suite without the label, quarantine with reasons,
+    refused files recorded in the inference ledger), into ``validated/<profile>-categories/<run>``.
+    The files stay unscored: batch inference scores them once a champion exists.
+    """
+    from nlpops.dagkit import validate_new_objects
+    from nlpops.ledger import find_new_objects
+
+    found = find_new_objects(
+        settings.zone_uri("inference-input", profile.name),
+        settings.zone_uri("ledger", profile.name, "inference-input"),
+        patterns=profile.input.file_patterns,
+        quiet_seconds=profile.schedule.quiet_seconds,
+        lake_root_uri=settings.lake_uri,
+    )
+    newest = sorted(found, key=lambda o: (o.mtime, o.key), reverse=True)[:max_files]
+    print(f"no champion for {profile.name}: clustering {len(newest)} unscored inference-input file(s)")
+    if not newest:
+        return settings.zone_uri("validated", f"{profile.name}-categories", "none")
+    _, validated_uri = validate_new_objects(
+        profile.name,
+        [o.to_dict() for o in newest],
+        context,
+        area=f"{profile.name}-categories",
+        require_label=False,
+        ledger_zone="inference-input",
+    )
+    return validated_uri
 
 
 def _as_response(answer: Any) -> dict[str, Any] | None:

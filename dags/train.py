@@ -189,12 +189,21 @@ def build_train_dag(profile: Profile, settings: Settings) -> DAG:
         @task(task_id="category_map", execution_timeout=timedelta(minutes=5), retries=2)
         def category_map() -> dict[str, Any]:
             """The current category map version (ml.categories): the classes this model is trained on."""
+            from airflow.sdk.exceptions import AirflowFailException
+
             from include.profiles import get_profile
             from ml.categories.category_map import current_map
 
             s = get_settings()
             cmap = current_map(get_profile(profile.name, s), s.zone_uri("models", profile.name))
             print(f"category map v{cmap.version}: {cmap.classes}")
+            if not cmap.trainable:
+                raise AirflowFailException(
+                    f"category map v{cmap.version} of {profile.name} has {len(cmap.classes)} class(es) "
+                    f"{cmap.classes}: a classifier needs two. A profile with no labels starts from "
+                    f"{profile.name}_categories: it clusters the unscored inference inputs and an analyst "
+                    "names the clusters (Required Actions); or add labels to the profile YAML"
+                )
             return {"version": cmap.version, "classes": cmap.classes}
 
         category_map() >> train

@@ -259,7 +259,8 @@ class Profile(_Strict):
     input: InputSpec
     fields: FieldsSpec
     labels: dict[str, str] = Field(
-        min_length=2, description="raw label value -> canonical class name (the label set, ordered)"
+        description="raw label value -> canonical class name (the label set, ordered); empty = no labels yet "
+        "(bootstrap: the categories DAG clusters the unscored inputs and an analyst names the first classes)"
     )
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
     split: SplitSpec = Field(default_factory=SplitSpec)
@@ -282,7 +283,7 @@ class Profile(_Strict):
     @classmethod
     def _at_least_two_classes(cls, v: dict[str, str]) -> dict[str, str]:
         classes = list(dict.fromkeys(v.values()))
-        if len(classes) < 2:
+        if len(classes) == 1:
             raise ValueError(
                 f"every raw label ({', '.join(map(repr, v))}) maps to the one class {classes[0]!r}: "
                 "a classifier needs at least two classes; map the raw labels onto two or more class names"
@@ -301,6 +302,11 @@ class Profile(_Strict):
     def classes(self) -> list[str]:
         """The canonical label set, in declaration order, without repeats."""
         return list(dict.fromkeys(self.labels.values()))
+
+    @property
+    def bootstrap(self) -> bool:
+        """No labels yet (``labels: {}``): the first classes come from the categories DAG's review."""
+        return not self.labels
 
     @property
     def is_binary(self) -> bool:

@@ -68,11 +68,22 @@ class CategoryMap:
     def check(self, where: str) -> None:
         if len(set(self.classes)) != len(self.classes):
             raise CategoryMapError(f"{where}: repeated classes in {self.classes}")
-        if len(self.classes) < 2:
-            raise CategoryMapError(f"{where}: a category map needs at least two classes, has {self.classes}")
+        if not self.classes and self.version > 0:
+            raise CategoryMapError(f"{where}: category map v{self.version} has no classes (only the seed may be empty)")
+        if len(self.classes) == 1 and self.version == 0:
+            raise CategoryMapError(f"{where}: a seed category map needs no class or at least two, has {self.classes}")
         stray = sorted(set(self.labels.values()) - set(self.classes))
         if stray:
             raise CategoryMapError(f"{where}: labels map to {stray}, which are not among the classes {self.classes}")
+
+    @property
+    def trainable(self) -> bool:
+        """At least two classes: a classifier can be trained on this version.
+
+        A profile with no labels (bootstrap) starts at an empty seed; an analyst who names one
+        cluster only gets a one-class version, which waits for a second class before training.
+        """
+        return len(self.classes) >= 2
 
     @property
     def label(self) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from include import lake
+
 #: Weight floor of a fully confident prediction relative to an uncertain one (1 - confidence).
 CONFIDENT_WEIGHT = 0.1
 
@@ -49,7 +51,6 @@ def recent_manifests(results_uri: str, *, limit: int, run_keys: Sequence[str] = 
 
     ``run_keys`` (the batches of the triggering events) are always included.
     """
-    from include import lake
     from ml.results import BATCHES_DIR, read_batch_manifest
 
     fs, path = lake.filesystem(lake.join(results_uri, BATCHES_DIR))
@@ -103,6 +104,44 @@ def load_pool(
     return Pool(ids, texts, predicted, np.asarray(conf, dtype=float), batches)
 
 
+#: What ``Pool.predicted`` holds for texts no model has scored (bootstrap: no champion yet).
+UNSCORED = ""
+
+
+def load_unscored_pool(validated_uri: str, *, text_fields: Sequence[str], separator: str) -> Pool:
+    """The valid rows of unscored inference inputs (validated Parquet), for a profile without a champion.
+
+    Without a champion nothing has been scored, so the pool is the inference-input files'
+    rows as validation kept them (same ids as batch inference gives them later); every row
+    has the same weight (confidence 0) and no predicted class. ``batches`` holds each row's
+    source file, which the pseudo-labelled rows keep as their ``source_uri``.
+    """
+    import pyarrow.dataset as ds
+
+    from ml.textnorm import combine_text_fields
+
+    fs, path = lake.filesystem(validated_uri)
+    if not fs.exists(path):
+        return Pool([], [], [], np.zeros(0), [])
+    dataset = ds.dataset(path, filesystem=fs, format="parquet", exclude_invalid_files=True)
+    missing = [c for c in ("_row_id", "_source_uri", *text_fields) if c not in dataset.schema.names]
+    if missing:
+        raise ValueError(f"{validated_uri}: validated rows lack the column(s) {missing}")
+    table = dataset.to_table(columns=["_row_id", "_source_uri", "_source_record", *text_fields])
+    rows = table.sort_by([("_source_uri", "ascending"), ("_source_record", "ascending")]).to_pylist()
+    ids, texts, sources = [], [], []
+    seen: set[str] = set()
+    for r in rows:
+        rid = str(r["_row_id"])
+        if rid in seen:
+            continue
+        seen.add(rid)
+        ids.append(rid)
+        texts.append(combine_text_fields([r.get(f) for f in text_fields], separator) or "")
+        sources.append(str(r["_source_uri"]))
+    return Pool(ids, texts, [UNSCORED] * len(ids), np.zeros(len(ids), dtype=float), sources)
+
+
 def weighted_sample(pool: Pool, max_texts: int, *, seed: int) -> Pool:
     """At most ``max_texts`` rows, drawn without replacement with weight ``(1 - confidence) + 0.1``."""
     if pool.n <= max_texts:
@@ -113,4 +152,4 @@ def weighted_sample(pool: Pool, max_texts: int, *, seed: int) -> Pool:
     return pool.take(sorted(idx.tolist()))
 
 
-__all__ = ["Pool", "load_pool", "recent_manifests", "weighted_sample"]
+__all__ = ["UNSCORED", "Pool", "load_pool", "load_unscored_pool", "recent_manifests", "weighted_sample"]

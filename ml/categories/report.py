@@ -31,11 +31,13 @@ def write_report(
     run_key: str,
     category_map: CategoryMap,
     champion_version: str | None,
+    source: str = "scored batches",
 ) -> dict[str, str]:
     """Write ``clusters.json`` then ``index.html`` under ``out_uri``; return both URIs."""
     doc = {
         "profile": profile,
         "run_key": run_key,
+        "source": source,
         "category_map_version": category_map.version,
         "classes": category_map.classes,
         "champion_version": champion_version,
@@ -48,9 +50,24 @@ def write_report(
     return {"clusters": json_uri, "report": html_uri}
 
 
+def nearest_html(c: dict[str, Any], oov: str, scored: bool) -> str:
+    """The cluster's nearest existing category, or (no champion yet) why there is none."""
+    if not scored:
+        return (
+            "<p><b>Nearest existing category:</b> none (no champion yet: these texts are unscored). "
+            "Name the cluster to create a class; the first model is trained once two classes exist.</p>"
+        )
+    return (
+        f"<p><b>Nearest existing category:</b> {html.escape(str(c['nearest_category']))} (predicted for "
+        f"{c['nearest_share']:.0%} of the cluster, mean confidence {c['nearest_confidence']:.2f}); "
+        f"words unseen by the champion: {oov}.</p>"
+    )
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The analyst's page: one section per cluster, most novel first."""
     e = html.escape
+    scored = doc.get("champion_version") is not None
     sections = []
     for c in doc.get("clusters", []):
         rows = "".join(
@@ -64,8 +81,7 @@ def render_html(doc: dict[str, Any]) -> str:
             f"""<section id="cluster-{c["cluster"]}"><h2>Cluster {c["cluster"]}: {c["size"]} texts
 ({c["share"]:.0%}), novelty {c["novelty"]:.2f}</h2>
 <p><b>Top terms:</b> {e(", ".join(c["top_terms"]))}</p>
-<p><b>Nearest existing category:</b> {e(str(c["nearest_category"]))} (predicted for {c["nearest_share"]:.0%}
-of the cluster, mean confidence {c["nearest_confidence"]:.2f}); words unseen by the champion: {oov}.</p>
+{nearest_html(c, oov, scored)}
 <table><tr><th>example (first 3 representative, then 3 boundary)</th><th>champion says</th>
 <th>confidence</th><th>membership</th></tr>{rows}</table></section>"""
         )
@@ -74,7 +90,8 @@ of the cluster, mean confidence {c["nearest_confidence"]:.2f}); words unseen by 
         f"{doc.get('n_texts', 0)} texts, k={doc.get('k')} (best cosine silhouette "
         f"{doc.get('silhouette')}), embedding {e(str(doc.get('embedding')))}; category map "
         f"v{doc.get('category_map_version')} ({e(', '.join(doc.get('classes', [])))}); champion "
-        f"{e(str(doc.get('champion_version')))}"
+        f"{e(str(doc.get('champion_version') or 'none yet: unscored inputs (bootstrap)'))}; "
+        f"texts from {e(str(doc.get('source', 'scored batches')))}"
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>nlpops categories: {e(str(doc.get("profile")))}</title>

@@ -15,7 +15,7 @@ from include import lake
 from ml.categories.category_map import current_map, diff, read_version
 from ml.categories.clusters import Embedding, cluster_pool
 from ml.categories.decisions import apply_decisions, parse_response, pseudo_label_rows, publish_pseudo_labels
-from ml.categories.pool import load_pool, recent_manifests, weighted_sample
+from ml.categories.pool import load_pool, load_unscored_pool, recent_manifests, weighted_sample
 from ml.categories.report import report_dir_uri, write_report
 
 
@@ -36,17 +36,38 @@ def find_candidates(
     k_max: int = 8,
     embedding: Embedding = "pool",
     seed: int = 0,
+    unscored_uri: str | None = None,
 ) -> dict[str, Any]:
-    """Cluster recent scored texts; ``status`` is ``insufficient_data``, ``no_clusters`` or ``review``."""
+    """Cluster recent scored texts; ``status`` is ``insufficient_data``, ``no_clusters`` or ``review``.
+
+    ``unscored_uri`` (validated Parquet of unscored inference inputs) replaces the scored
+    batches when there is no champion yet: the bootstrap of a profile with no labels, whose
+    first classes are the clusters an analyst names.
+    """
     cmap = current_map(profile, models_uri)
-    manifests = recent_manifests(results_uri, limit=lookback_batches, run_keys=run_keys)
-    pool = load_pool(
-        manifests, text_fields=profile.fields.text, separator=profile.fields.text_separator, classes=champion_classes
-    )
+    if unscored_uri is not None:
+        if champion is not None:
+            raise ValueError("unscored_uri is for a profile without a champion; with one, cluster its scored batches")
+        manifests: list[dict[str, Any]] = []
+        pool = load_unscored_pool(
+            unscored_uri, text_fields=profile.fields.text, separator=profile.fields.text_separator
+        )
+        batches = sorted(set(pool.batches))
+    else:
+        manifests = recent_manifests(results_uri, limit=lookback_batches, run_keys=run_keys)
+        pool = load_pool(
+            manifests,
+            text_fields=profile.fields.text,
+            separator=profile.fields.text_separator,
+            classes=champion_classes,
+        )
+        batches = [str(m.get("run_key")) for m in manifests]
+    source = "unscored inputs" if unscored_uri is not None else "scored batches"
     base = {
         "run_key": run_key,
+        "source": source,
         "n_scored": pool.n,
-        "batches": [m.get("run_key") for m in manifests],
+        "batches": batches,
         "category_map_version": cmap.version,
         "classes": cmap.classes,
         "min_sample": min_sample,
@@ -63,6 +84,7 @@ def find_candidates(
         run_key=run_key,
         category_map=cmap,
         champion_version=champion_version,
+        source=source,
     )
     summary = [
         {k: v for k, v in c.items() if k not in ("members", "boundary", "predicted")} for c in clustering["clusters"]
@@ -88,12 +110,17 @@ def review_requests(candidates: Mapping[str, Any]) -> list[dict[str, Any]]:
     requests = []
     for c in candidates["clusters"]:
         examples = "\n".join(f"- {e['text'][:300]!s}" for e in c["representative"])
+        nearest = (
+            f"**Nearest existing category:** {c['nearest_category']} (champion predicts it for "
+            f"{c['nearest_share']:.0%}, mean confidence {c['nearest_confidence']:.2f})"
+            if candidates.get("source", "scored batches") == "scored batches"
+            else "**No champion yet:** these texts are unscored; name the cluster to create a class."
+        )
         body = (
             f"**{c['size']} texts** ({c['share']:.0%} of {candidates['n_clustered']} clustered), "
             f"novelty **{c['novelty']:.2f}**.\n\n"
             f"**Top terms:** {', '.join(c['top_terms'])}\n\n"
-            f"**Nearest existing category:** {c['nearest_category']} (champion predicts it for "
-            f"{c['nearest_share']:.0%}, mean confidence {c['nearest_confidence']:.2f})\n\n"
+            f"{nearest}\n\n"
             f"**Representative texts:**\n{examples}\n\n"
             f"Full report: {candidates['report']}\n\n"
             "Choose *new category* and fill in **name**, or *belongs to …*, or *ignore*. "
@@ -175,6 +202,8 @@ def record_decisions(
     _append_history(lake.join(reports_uri, "categories", profile.name, "decisions.jsonl"), record)
     record["changed"] = new is not None or bool(rows)
     record["classes"] = cmap.classes
+    # a bootstrap map with one class waits for a second before anything can be trained
+    record["trainable"] = cmap.trainable
     return record
 
 

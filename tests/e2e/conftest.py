@@ -42,11 +42,13 @@ class EmbeddedAirflow:
 
 
 @pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedAirflow:
+def airflow_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> EmbeddedAirflow:
+    """One Airflow home per module; a module's ``airflow_env(tmp_path_factory)`` may set its own profiles."""
     from nlpops.runtime import airflow_environ, ensure_airflow_home
 
     home = tmp_path_factory.mktemp("airflow")
-    env = airflow_environ(home, NLPOPS_PROFILES="amazon_polarity")
+    custom = getattr(request.module, "airflow_env", None)
+    env = airflow_environ(home, **(custom(tmp_path_factory) if custom else {"NLPOPS_PROFILES": "amazon_polarity"}))
     ensure_airflow_home(env)
     return EmbeddedAirflow(home=home, env=env, lake_uri=env["NLPOPS_LAKE_URI"])
 

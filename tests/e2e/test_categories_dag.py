@@ -14,42 +14,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-
-
-def _hitl_client():
-    """scripts/hitl_answer.py (answers HITL requests through Airflow's REST API; also used by the demo)."""
-    import importlib.util
-
-    from include.settings import PROJECT_ROOT
-
-    spec = importlib.util.spec_from_file_location("nlpops_hitl_answer", PROJECT_ROOT / "scripts" / "hitl_answer.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from e2e_hitl import hitl_client, queued
 
 pytestmark = pytest.mark.e2e
 
 PROFILE = "amazon_polarity"
 NEW = "counterfeit"
 FAST = {"quiet_seconds": 0, "wait_timeout_minutes": 0}
-
-
-def _queued(af, dag_id: str) -> int:
-    code = (
-        "from airflow.utils.session import create_session\n"
-        "from airflow.models.asset import AssetDagRunQueue\n"
-        "with create_session() as s:\n"
-        f"    print(s.query(AssetDagRunQueue).filter(AssetDagRunQueue.target_dag_id == {dag_id!r}).count())\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=af.env, capture_output=True, text=True, check=True)
-    return int(out.stdout.strip().splitlines()[-1])
 
 
 def _write(af, zone: str, name: str, rows: int, seed: int, **kw) -> tuple[Path, list[str]]:
@@ -172,7 +147,7 @@ def test_cluster_report_and_review_through_the_rest_api(airflow_home, loop, tmp_
         # the analyst, through the REST API: the purest cluster is a new category, the rest are ignored
         by_subject = {f"Cluster {c['cluster']}:": (OPTION_IGNORE, {"name": ""}) for c in doc["clusters"]}
         by_subject[f"Cluster {best}:"] = (OPTION_NEW, {"name": NEW})
-        done = _hitl_client().answer_listed(
+        done = hitl_client().answer_listed(
             env, af.home, f"{PROFILE}_categories", by_subject, expected=len(doc["clusters"])
         )
         assert len(done["listed"]) == len(doc["clusters"]), done
@@ -194,7 +169,7 @@ def test_cluster_report_and_review_through_the_rest_api(airflow_home, loop, tmp_
     named = [d for d in decision["decisions"] if d["action"] == "new"]
     assert [d["category"] for d in named] == [NEW] and named[0]["by"] == "analyst" and named[0]["at"]
     assert decision["pseudo_labels"] > 50
-    assert _queued(af, f"{PROFILE}_train") == 1
+    assert queued(af, f"{PROFILE}_train") == 1
     loop["passed"].append("review")
 
 
