@@ -4,7 +4,8 @@ Usage: python benchmarks/bench_transform.py --rows 200000 --workers 1 2 --large-
 
 For each N: a seeded generator writes N records in the amazon_polarity layout (no header,
 ``label,"title","text"`` with quoted commas, ``""`` escapes, embedded newlines and HTML
-entities) and a small TF-IDF + logistic-regression model is trained on 2,000 other rows.
+entities) and each model of ``MODELS`` is trained on 2,000 other rows: a small word TF-IDF +
+logistic regression, and the project's default pipeline (word + character n-grams).
 Measured: docs/s of ``pipeline.predict_proba`` on the same texts in this process (the
 ceiling) and docs/s of the whole ``ml.transform.BatchTransform`` path with each worker
 count; their ratio is the cost of the file semantics. Then the peak RSS of the whole
@@ -89,23 +90,33 @@ def write_large_csv(path: Path, target_mb: int, seed: int) -> int:
     return count
 
 
-def model_dir(tmp: Path) -> Path:
+#: The models scored: ``simple`` (word 1–2-gram TF-IDF + LR, the fastest predict, so the handler's
+#: per-record work weighs most) and ``project`` (``ml.features.build_pipeline`` with the default
+#: hyper-parameters: word 1–2 + char 2–5-gram TF-IDF + LR, what the train DAG fits by default).
+MODELS = ("simple", "project")
+
+
+def model_dir(tmp: Path, kind: str = "simple") -> Path:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
     from include.profiles import get_profile
     from ml.artefact import save_pipeline
+    from ml.features import Hyperparameters, build_pipeline
     from ml.textnorm import combine_text_fields
 
     train = make_rows(2000, seed=99)
     labels = ["positive" if r[0] == "2" else "negative" for r in train]
     texts = [combine_text_fields([r[1], r[2]], " . ") for r in train]
-    pipe = Pipeline(
-        [("features", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)), ("clf", LogisticRegression())]
-    )
+    if kind == "project":
+        pipe = build_pipeline(Hyperparameters(), n_samples=len(texts))
+    else:
+        pipe = Pipeline(
+            [("features", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)), ("clf", LogisticRegression())]
+        )
     pipe.fit(texts, labels)
-    out = tmp / "model"
+    out = tmp / f"model-{kind}"
     out.mkdir()
     save_pipeline(pipe, out / "model.skops")
     profile = json.loads(get_profile("amazon_polarity").to_json())
@@ -149,12 +160,14 @@ class TreeRss:
         self._thread.join()
 
 
-def run_transform(model: Path, lake_root: Path, key: str, workers: int, payload_mb: float) -> dict[str, Any]:
+def run_transform(
+    model: Path, lake_root: Path, key: str, workers: int, payload_mb: float, tag: str = "simple"
+) -> dict[str, Any]:
     from ml.transform import BatchTransform
 
     uri = (lake_root / "inference-input" / key).as_uri()
     obj = {"uri": uri, "key": key, "etag": "bench"}
-    job = f"bench-{key.replace('.', '-')}-w{workers}"
+    job = f"bench-{tag}-{key.replace('.', '-')}-w{workers}"
     out = (lake_root / "inference-output" / job).as_uri()
     start = time.perf_counter()
     summary = BatchTransform(model, max_payload_mb=payload_mb, workers=workers).run([obj], out, job)
@@ -176,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--payload-mb", type=float, default=6)
     p.add_argument("--large-mb", type=int, default=200, help="size of the file for the memory run (0 = skip)")
     p.add_argument("--large-workers", type=int, default=2)
+    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS, help="models scored (see MODELS)")
     p.add_argument("--out", type=Path, default=RESULTS / "transform.json")
     args = p.parse_args(argv)
 
@@ -188,29 +202,31 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="nlpops-bench-transform-") as tmpname:
         tmp = Path(tmpname)
-        model = model_dir(tmp)
         from ml.artefact import load_pipeline
 
-        pipeline = load_pipeline(model / "model.skops")
         lake_root = tmp / "lake"
         (lake_root / "inference-input").mkdir(parents=True)
-        for n in args.rows:
+        for kind, n in [(kind, n) for kind in args.models for n in args.rows]:
+            model = model_dir(tmp, kind) if not (tmp / f"model-{kind}").exists() else tmp / f"model-{kind}"
+            pipeline = load_pipeline(model / "model.skops")
             rows = make_rows(n, seed=n)
             key = f"rows-{n}.csv"
-            write_csv(lake_root / "inference-input" / key, rows)
+            if not (lake_root / "inference-input" / key).exists():
+                write_csv(lake_root / "inference-input" / key, rows)
             texts = [combine_text_fields([r[1], r[2]], " . ") for r in rows]
             start = time.perf_counter()
             for i in range(0, n, 10_000):  # batches, as the handler scores them
                 pipeline.predict_proba(texts[i : i + 10_000])
             raw = time.perf_counter() - start
             entry: dict[str, Any] = {
+                "model": kind,
                 "rows": n,
                 "file_mb": round((lake_root / "inference-input" / key).stat().st_size / 2**20, 1),
                 "raw_predict_proba_docs_per_s": round(n / raw),
                 "transform": {},
             }
             for w in args.workers:
-                res = run_transform(model, lake_root, key, w, args.payload_mb)
+                res = run_transform(model, lake_root, key, w, args.payload_mb, tag=kind)
                 res["docs_per_s"] = round(n / res["seconds"])
                 res["ratio_to_raw"] = round(res["docs_per_s"] / entry["raw_predict_proba_docs_per_s"], 3)
                 steady = max(1e-9, res["seconds"] - res["startup_s"])
@@ -218,18 +234,20 @@ def main(argv: list[str] | None = None) -> int:
                 one = entry["transform"].get("1")
                 res["speedup_vs_1_worker"] = round(one["seconds"] / res["seconds"], 2) if one else None
                 entry["transform"][str(w)] = res
-                print(f"[bench] rows={n} workers={w}: {res}", flush=True)
+                print(f"[bench] model={kind} rows={n} workers={w}: {res}", flush=True)
             report["throughput"].append(entry)
             del rows, texts
         if args.large_mb:
             key = f"large-{args.large_mb}mb.csv"
             records = write_large_csv(lake_root / "inference-input" / key, args.large_mb, seed=7)
+            model = tmp / f"model-{args.models[0]}"
             with TreeRss() as rss:
-                res = run_transform(model, lake_root, key, args.large_workers, args.payload_mb)
+                res = run_transform(model, lake_root, key, args.large_workers, args.payload_mb, tag=args.models[0])
             report["memory"] = {
                 "file_mb": round((lake_root / "inference-input" / key).stat().st_size / 2**20, 1),
                 "records": records,
                 "workers": args.large_workers,
+                "model": args.models[0],
                 "peak_tree_rss_mb": round(rss.peak / 2**20, 1),
                 "rss_before_mb": round(rss.baseline / 2**20, 1),
                 **res,
@@ -252,14 +270,15 @@ def to_markdown(report: dict[str, Any]) -> str:
         "`steady` leaves out the start-up (pool start, imports, model load until the first worker is ready); "
         "`× 1 worker` = one-worker time ÷ this time.",
         "",
-        "| rows | file MB | raw docs/s | workers | transform docs/s | ratio | steady ratio | × 1 worker "
+        "| model | rows | file MB | raw docs/s | workers | transform docs/s | ratio | steady ratio | × 1 worker "
         "| model load s per worker | start-up s | requests | errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for e in report["throughput"]:
         for w, r in e["transform"].items():
             lines.append(
-                f"| {e['rows']:,} | {e['file_mb']} | {e['raw_predict_proba_docs_per_s']:,} | {w} | "
+                f"| {e.get('model', 'simple')} | {e['rows']:,} | {e['file_mb']} | "
+                f"{e['raw_predict_proba_docs_per_s']:,} | {w} | "
                 f"{r['docs_per_s']:,} | {r['ratio_to_raw']} | {r.get('steady_ratio_to_raw')} | "
                 f"{r.get('speedup_vs_1_worker') or '-'} | {', '.join(f'{x:.2f}' for x in r.get('model_load_s', []))} | "
                 f"{r.get('startup_s')} | {r['requests']} | {r['errors']} |"
@@ -268,7 +287,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         mem = report["memory"]
         lines += [
             "",
-            f"Memory: a {mem['file_mb']} MB file ({mem['records']:,} records) with {mem['workers']} workers: "
+            f"Memory ({mem.get('model', 'simple')} model): a {mem['file_mb']} MB file ({mem['records']:,} records) "
+            f"with {mem['workers']} workers: "
             f"peak RSS of the process tree {mem['peak_tree_rss_mb']} MB (before: {mem['rss_before_mb']} MB), "
             f"{mem['seconds']} s, {mem['requests']} requests.",
         ]

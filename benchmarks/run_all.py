@@ -18,6 +18,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+RESULTS = PROJECT / "benchmarks" / "results"
 
 # name -> (script args for the full run, args for --quick)
 BENCHES: dict[str, tuple[list[str], list[str]]] = {
@@ -43,6 +44,18 @@ BENCHES: dict[str, tuple[list[str], list[str]]] = {
         ["bench_orchestration.py", "--rows", "2000", "--batch-rows", "500"],
     ),
 }
+
+
+def notes(name: str) -> str:
+    """The hand-written reading of a benchmark (``benchmarks/notes/<name>.md``), kept across runs.
+
+    Each note names the run its figures come from; a re-run that moves them needs the note
+    updated (the section above it always shows the fresh numbers).
+    """
+    path = PROJECT / "benchmarks" / "notes" / f"{name}.md"
+    if not path.is_file():
+        return ""
+    return f"\n### Reading ({path.relative_to(PROJECT)})\n\n{path.read_text(encoding='utf-8').strip()}\n"
 
 
 def machine() -> str:
@@ -71,7 +84,7 @@ def main() -> int:
     ap.add_argument(
         "--reuse",
         default="",
-        help="comma-separated benchmarks whose last results (benchmarks/results/<name>.md) are kept, not re-run",
+        help="comma-separated benchmarks whose last section (benchmarks/results/<name>.section.md) is kept, not re-run",
     )
     args = ap.parse_args()
     only = [n for n in args.only.split(",") if n] or list(BENCHES)
@@ -80,13 +93,9 @@ def main() -> int:
     reuse = {n for n in args.reuse.split(",") if n}
     for name in only:
         full, quick = BENCHES[name]
-        kept = PROJECT / "benchmarks" / "results" / f"{name}.md"
+        kept = RESULTS / f"{name}.section.md"
         if name in reuse and kept.is_file():
-            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(kept.stat().st_mtime))
-            sections.append(
-                f"## {name}\n\nCommand: `python benchmarks/{' '.join(full)}` — results of its last run ({stamp}, "
-                f"same machine kind), kept by `--reuse`\n\n{kept.read_text(encoding='utf-8').strip()}\n"
-            )
+            sections.append(kept.read_text(encoding="utf-8").strip() + "\n" + notes(name))
             continue
         script, *rest = quick if args.quick else full
         cmd = [PY, f"benchmarks/{script}", *rest]
@@ -99,7 +108,16 @@ def main() -> int:
             body = f"FAILED (exit {proc.returncode}):\n\n```\n{proc.stderr[-2000:]}\n```"
         else:
             body = proc.stdout.strip()
-        sections.append(f"## {name}\n\nCommand: `python {' '.join(cmd[1:])}` ({took:.0f} s)\n\n{body}\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        section = (
+            f"## {name}\n\nCommand: `python {' '.join(cmd[1:])}` ({took:.0f} s, finished {stamp}, "
+            f"load average {load})\n\n{body}\n"
+        )
+        if proc.returncode == 0:  # what `--reuse` keeps
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            kept.write_text(section, encoding="utf-8")
+        sections.append(section + notes(name))
         print(body[-1500:], flush=True)
     png = PROJECT / "benchmarks" / "results" / "drift_power.png"
     if "drift" in only and png.is_file():
