@@ -175,8 +175,13 @@ def build_categories_dag(profile: Profile, settings: Settings) -> DAG:
         def review_requests(candidates: dict[str, Any]) -> list[dict[str, Any]]:
             """One HITL form per cluster (subject, body, options, default)."""
             from ml.categories.run import review_requests as requests
+            from nlpops.links.reports import report_url
 
-            return requests(candidates)
+            reports = get_settings().zone_uri("reports").rstrip("/") + "/"
+            uri = str(candidates.get("report") or "")
+            return requests(
+                candidates, report_link=report_url(uri[len(reports) :]) if uri.startswith(reports) else None
+            )
 
         review = HITLOperator.partial(
             task_id="review",

@@ -103,12 +103,22 @@ def find_candidates(
     }
 
 
-def review_requests(candidates: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One HITL request (subject, body, options, defaults) per cluster, for ``expand_kwargs``."""
+def review_requests(candidates: Mapping[str, Any], *, report_link: str | None = None) -> list[dict[str, Any]]:
+    """One HITL request (subject, body, options, defaults) per cluster, for ``expand_kwargs``.
+
+    ``report_link``: the cluster report's URL in the Model Ops view (the body links it; the
+    lake URI follows for readers outside the UI).
+    """
     from ml.categories.decisions import OPTION_IGNORE, options_for
 
     requests = []
     for c in candidates["clusters"]:
+        where = f"(in the lake: `{candidates['report']}`)"
+        report_line = (
+            f"Full report: [cluster report, cluster {c['cluster']}]({report_link}#cluster-{c['cluster']}) {where}"
+            if report_link
+            else f"Full report: {where}"
+        )
         examples = "\n".join(f"- {e['text'][:300]!s}" for e in c["representative"])
         nearest = (
             f"**Nearest existing category:** {c['nearest_category']} (champion predicts it for "
@@ -122,7 +132,7 @@ def review_requests(candidates: Mapping[str, Any]) -> list[dict[str, Any]]:
             f"**Top terms:** {', '.join(c['top_terms'])}\n\n"
             f"{nearest}\n\n"
             f"**Representative texts:**\n{examples}\n\n"
-            f"Full report: {candidates['report']}\n\n"
+            f"{report_line}\n\n"
             "Choose *new category* and fill in **name**, or *belongs to …*, or *ignore*. "
             "No answer before the timeout = ignore."
         )

@@ -62,6 +62,9 @@ def test_review_forms_offer_every_class_and_default_to_ignore(tmp_path) -> None:
     assert forms[0]["options"] == [OPTION_NEW, "belongs to negative", "belongs to positive", OPTION_IGNORE]
     assert all(f["defaults"] == [OPTION_IGNORE] for f in forms)
     assert "hologram" in forms[0]["body"] and "file:///report.html" in forms[0]["body"]
+    # in the UI the body links the report in the Model Ops view, at the cluster's own section
+    linked = review_requests(_candidates(tmp_path), report_link="/nlpops/reports/categories/p/r1/index.html")
+    assert "](/nlpops/reports/categories/p/r1/index.html#cluster-1)" in linked[1]["body"]
 
 
 def test_answers_make_a_map_version_pseudo_labels_and_history(tmp_path) -> None:
