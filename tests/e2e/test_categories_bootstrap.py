@@ -11,15 +11,12 @@ test, in file order; a stage whose predecessor failed is skipped naming it.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from e2e_hitl import hitl_client, queued
+from e2e_hitl import queued, require_stages, results_of, review_run, start_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -63,18 +60,11 @@ def _write(af, name: str, rows: int, seed: int, **kw) -> list[str]:
 
 @pytest.fixture(scope="module")
 def loop(airflow_home) -> dict:
-    from nlpops.runtime import airflow_bin
-
-    env = airflow_home.env
-    subprocess.run([airflow_bin(), "dags", "reserialize"], env=env, check=True, capture_output=True)
-    subprocess.run([airflow_bin(), "dags", "unpause", f"{PROFILE}_train"], env=env, check=True, capture_output=True)
-    return {"passed": []}
+    return start_loop(airflow_home, PROFILE)
 
 
 def _stage(loop: dict, name: str) -> None:
-    missing = [s for s in STAGES[: STAGES.index(name)] if s not in loop["passed"]]
-    if missing:
-        pytest.skip(f"stage {name!r} needs stage {missing[0]!r}, which did not pass")
+    require_stages(loop, STAGES, name)
 
 
 @pytest.mark.timeout(600)
@@ -83,38 +73,23 @@ def test_unscored_inputs_are_clustered_and_named_through_the_rest_api(airflow_ho
     from include.profiles import get_profile
     from ml.categories.category_map import current_map
     from ml.categories.decisions import OPTION_IGNORE, OPTION_NEW
-    from nlpops.runtime import airflow_bin
 
     _stage(loop, "categories")
-    af, env, s = airflow_home, airflow_home.env, airflow_home.settings()
+    af, s = airflow_home, airflow_home.settings()
     truth = _write(af, "backlog.csv", 700, seed=21)
     # no champion: the train DAG refuses the empty label set and says where the first classes come from
     refused = af.dags_test(f"{PROFILE}_train")
     assert refused.returncode != 0 and f"{PROFILE}_categories" in refused.output, refused.output[-3000:]
 
-    af._clock += 1
-    conf = {"min_sample": 100, "k_max": 8}
-    log_path = tmp_path / "categories.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [airflow_bin(), "dags", "test", f"{PROFILE}_categories", f"2026-02-01T{af._clock:02d}:00:00+00:00",
-         "-c", json.dumps(conf)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        root = Path(lake.local_path(s.zone_uri("reports", "categories", PROFILE)))
-        found: list[Path] = []
-        while not found and proc.poll() is None:
-            time.sleep(2)
-            found = list(root.glob("*/clusters.json"))
-        assert found, f"no cluster report under {root}:\n{log_path.read_text(errors='replace')[-4000:]}"
-        doc = json.loads(found[0].read_text(encoding="utf-8"))
+    seen: dict = {}
+
+    def decide(doc: dict) -> dict:
         assert doc["source"] == "unscored inputs" and doc["champion_version"] is None
         # ids are batch inference's: (source uri, record) → the generator's truth for that record
+        import pandas as pd
+
         record_of = {}
         for part in Path(lake.local_path(s.zone_uri("validated", f"{PROFILE}-categories"))).rglob("*.parquet"):
-            import pandas as pd
-
             frame = pd.read_parquet(part, columns=["_row_id", "_source_record"])
             record_of.update(zip(frame["_row_id"], frame["_source_record"], strict=True))
         # the analyst names each cluster that is one product (≥ 80 %), as its report shows, and ignores the rest
@@ -128,15 +103,11 @@ def test_unscored_inputs_are_clustered_and_named_through_the_rest_api(airflow_ho
             else:
                 answers[f"Cluster {c['cluster']}:"] = (OPTION_IGNORE, {"name": ""})
         assert len(named) >= 3, f"fewer than three clusters are one product: {doc['clusters']}"
-        done = hitl_client().answer_listed(env, af.home, f"{PROFILE}_categories", answers, expected=len(answers))
-        assert [a["status"] for a in done["answered"]] == [200] * len(answers), done["answered"]
-        proc.wait(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
-    output = log_path.read_text(errors="replace")
-    assert proc.returncode == 0, output[-4000:]
+        seen["named"] = named
+        return answers
+
+    _, _, output = review_run(af, PROFILE, {"min_sample": 100, "k_max": 8}, tmp_path / "categories.log", decide)
+    named = seen["named"]
     assert "clustering 1 unscored inference-input file(s)" in output
 
     cmap = current_map(get_profile(PROFILE, s), s.zone_uri("models", PROFILE))
@@ -158,21 +129,14 @@ def test_first_model_from_pseudo_labels(airflow_home, loop) -> None:
 
 
 def test_fresh_batch_is_scored_with_the_named_classes(airflow_home, loop) -> None:
-    import duckdb
     from sklearn.metrics import f1_score
-
-    from include import lake
 
     _stage(loop, "fresh_batch")
     named: dict[str, str] = loop["named"]
     truth = _write(airflow_home, "fresh.csv", 300, seed=22, class_weights=dict.fromkeys(named.values(), 1.0))
     run = airflow_home.dags_test(f"{PROFILE}_batch_inference", {"quiet_seconds": 0, "wait_timeout_minutes": 0})
     assert run.returncode == 0, run.output[-4000:]
-    glob = f"{lake.local_path(airflow_home.settings().zone_uri('results', PROFILE))}/**/*.parquet"
-    rows = duckdb.sql(
-        f"SELECT source_record, label FROM read_parquet('{glob}', hive_partitioning=true) "
-        "WHERE source_uri LIKE '%/fresh.csv'"
-    ).fetchall()
+    rows = [(r["source_record"], r["label"]) for r in results_of(airflow_home, PROFILE, "fresh.csv")]
     assert len(rows) == 300
     y_true = [_slug(truth[rec - 1]) for rec, _ in rows]
     y_pred = [label for _, label in rows]

@@ -13,12 +13,10 @@ per stage, run in file order; a stage whose predecessor failed is skipped naming
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from e2e_hitl import hitl_client, queued
+from e2e_hitl import queued, require_stages, results_of, review_run, start_loop
 
 pytestmark = pytest.mark.e2e
 
@@ -42,39 +40,17 @@ def _write(af, zone: str, name: str, rows: int, seed: int, **kw) -> tuple[Path, 
     return path, truth.read_text(encoding="utf-8").splitlines()
 
 
-def _results_of(af, name: str) -> list[dict]:
-    """Result rows of the user's input file ``name`` (by its URI, as every result row names it)."""
-    import duckdb
-
-    from include import lake
-
-    glob = f"{lake.local_path(af.settings().zone_uri('results', PROFILE))}/**/*.parquet"
-    rel = duckdb.sql(
-        f"SELECT id, source_record, label FROM read_parquet('{glob}', hive_partitioning=true) "
-        f"WHERE source_uri LIKE '%/{name}'"
-    )
-    return [dict(zip(("id", "source_record", "label"), r, strict=True)) for r in rel.fetchall()]
-
-
 STAGES = ("ingest", "first_model", "scored_era", "review", "retrain", "fresh_batch")
 
 
 @pytest.fixture(scope="module")
 def loop(airflow_home) -> dict:
     """The module's shared state: stages that passed and what later stages need."""
-    from nlpops.runtime import airflow_bin
-
-    env = airflow_home.env
-    subprocess.run([airflow_bin(), "dags", "reserialize"], env=env, check=True, capture_output=True)
-    # asset events only queue unpaused consumers
-    subprocess.run([airflow_bin(), "dags", "unpause", f"{PROFILE}_train"], env=env, check=True, capture_output=True)
-    return {"passed": []}
+    return start_loop(airflow_home, PROFILE)
 
 
 def _stage(loop: dict, name: str) -> None:
-    missing = [s for s in STAGES[: STAGES.index(name)] if s not in loop["passed"]]
-    if missing:
-        pytest.skip(f"stage {name!r} needs stage {missing[0]!r}, which did not pass")
+    require_stages(loop, STAGES, name)
 
 
 def test_ingest_two_classes(airflow_home, loop) -> None:
@@ -99,7 +75,9 @@ def test_era_with_a_new_category_is_scored(airflow_home, loop) -> None:
     _, truth = _write(airflow_home, "inference-input", "era2.csv", 400, seed=12, with_label=False,
                       drift=DriftKnobs(new_category=0.3))  # fmt: skip
     assert (r := airflow_home.dags_test(f"{PROFILE}_batch_inference", FAST)).returncode == 0, r.output[-4000:]
-    loop["truth_of"] = {row["id"]: truth[row["source_record"] - 1] for row in _results_of(airflow_home, "era2.csv")}
+    loop["truth_of"] = {
+        row["id"]: truth[row["source_record"] - 1] for row in results_of(airflow_home, PROFILE, "era2.csv")
+    }
     assert len(loop["truth_of"]) == 400
     loop["passed"].append("scored_era")
 
@@ -107,65 +85,38 @@ def test_era_with_a_new_category_is_scored(airflow_home, loop) -> None:
 # One DAG run that waits for a person: on a loaded 2-core machine it needs more than the suite's 5 min.
 @pytest.mark.timeout(600)
 def test_cluster_report_and_review_through_the_rest_api(airflow_home, loop, tmp_path) -> None:
-    from include import lake
     from include.profiles import get_profile
     from ml.categories.category_map import current_map
     from ml.categories.decisions import OPTION_IGNORE, OPTION_NEW
-    from nlpops.runtime import airflow_bin
 
     _stage(loop, "review")
-    af, env, s = airflow_home, airflow_home.env, airflow_home.settings()
+    af, s = airflow_home, airflow_home.settings()
     truth_of = loop["truth_of"]
-    af._clock += 1
-    logical = f"2026-02-01T{af._clock:02d}:00:00+00:00"
-    conf = {"min_sample": 100, "k_max": 4}
-    # Output to a file, not a pipe: nobody reads a pipe while the run waits, and a full pipe blocks it.
-    log_path = tmp_path / "categories.log"
-    log = log_path.open("w")
-    proc = subprocess.Popen(
-        [airflow_bin(), "dags", "test", f"{PROFILE}_categories", logical, "-c", json.dumps(conf)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        report_root = Path(lake.local_path(s.zone_uri("reports", "categories", PROFILE)))
-        clusters_files: list[Path] = []
-        while not clusters_files and proc.poll() is None:
-            time.sleep(2)
-            clusters_files = list(report_root.glob("*/clusters.json"))
-        assert clusters_files, f"no cluster report under {report_root}:\n{log_path.read_text(errors='replace')[-4000:]}"
-        doc = json.loads(clusters_files[0].read_text(encoding="utf-8"))
-        assert (clusters_files[0].parent / "index.html").exists()
+    seen: dict = {}
+
+    def decide(doc: dict) -> dict:
+        # the analyst: the purest cluster is a new category, the rest are ignored
         purity = {}
         for c in doc["clusters"]:
             labels = [truth_of[m["id"]] for m in c["members"]]
             purity[c["cluster"]] = labels.count(NEW) / len(labels)
         best = max(purity, key=lambda k: purity[k])
-        assert purity[best] >= 0.8, f"no cluster is >= 80 % {NEW}: {purity}"
+        seen.update(doc=doc, purity=purity, best=best)
+        answers = {f"Cluster {c['cluster']}:": (OPTION_IGNORE, {"name": ""}) for c in doc["clusters"]}
+        answers[f"Cluster {best}:"] = (OPTION_NEW, {"name": NEW})
+        return answers
 
-        # the analyst, through the REST API: the purest cluster is a new category, the rest are ignored
-        by_subject = {f"Cluster {c['cluster']}:": (OPTION_IGNORE, {"name": ""}) for c in doc["clusters"]}
-        by_subject[f"Cluster {best}:"] = (OPTION_NEW, {"name": NEW})
-        done = hitl_client().answer_listed(
-            env, af.home, f"{PROFILE}_categories", by_subject, expected=len(doc["clusters"])
-        )
-        assert len(done["listed"]) == len(doc["clusters"]), done
-        assert all(d["defaults"] == [OPTION_IGNORE] for d in done["listed"])  # the timeout default
-        assert [a["status"] for a in done["answered"]] == [200] * len(doc["clusters"]), done["answered"]
-        proc.wait(timeout=240)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
-    output = log_path.read_text(errors="replace")
-    assert proc.returncode == 0, output[-4000:]
+    folder, done, _ = review_run(af, PROFILE, {"min_sample": 100, "k_max": 4}, tmp_path / "categories.log", decide)
+    assert (folder / "index.html").exists()
+    assert seen["purity"][seen["best"]] >= 0.8, f"no cluster is >= 80 % {NEW}: {seen['purity']}"
+    assert len(done["listed"]) == len(seen["doc"]["clusters"]), done
+    assert all(d["defaults"] == [OPTION_IGNORE] for d in done["listed"])  # the timeout default
 
     # the decision: recorded with who and when, map v1, pseudo-labels, train queued
     cmap = current_map(get_profile(PROFILE, s), s.zone_uri("models", PROFILE))
     assert cmap.version == 1 and cmap.classes == ["negative", "positive", NEW]
     assert cmap.added[NEW]["by"] == "analyst"
-    decision = json.loads((clusters_files[0].parent / "decision.json").read_text(encoding="utf-8"))
+    decision = json.loads((folder / "decision.json").read_text(encoding="utf-8"))
     named = [d for d in decision["decisions"] if d["action"] == "new"]
     assert [d["category"] for d in named] == [NEW] and named[0]["by"] == "analyst" and named[0]["at"]
     assert decision["pseudo_labels"] > 50
@@ -197,7 +148,7 @@ def test_fresh_batch_gets_the_new_class(airflow_home, loop) -> None:
     _, truth = _write(airflow_home, "inference-input", "era3.csv", 300, seed=13, with_label=False,
                       drift=DriftKnobs(new_category=0.3))  # fmt: skip
     assert (r := airflow_home.dags_test(f"{PROFILE}_batch_inference", FAST)).returncode == 0, r.output[-4000:]
-    rows = _results_of(airflow_home, "era3.csv")
+    rows = results_of(airflow_home, PROFILE, "era3.csv")
     assert len(rows) == 300
     y_true = [truth[r["source_record"] - 1] == NEW for r in rows]
     y_pred = [r["label"] == NEW for r in rows]
