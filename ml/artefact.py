@@ -91,16 +91,24 @@ def _compact_vocabulary(vocabulary: dict[str, int]) -> tuple[Any, Any] | None:
     import numpy as np
 
     n = len(vocabulary)
-    terms: list[str | None] = [None] * n
+    slots: list[str | None] = [None] * n
     for term, index in vocabulary.items():
         i = int(index)
-        if not 0 <= i < n or terms[i] is not None:
+        if not 0 <= i < n or slots[i] is not None:
             return None
-        terms[i] = term
-    encoded = [str(t).encode("utf-8") for t in terms]
+        slots[i] = term
+    terms = [str(t) for t in slots]
+    joined = "".join(terms)
+    if joined.isascii():  # one character = one byte: lengths without encoding each term
+        data = joined.encode("ascii")
+        lengths: Any = np.fromiter(map(len, terms), dtype=np.int64, count=n)
+    else:
+        encoded = [t.encode("utf-8") for t in terms]
+        data = b"".join(encoded)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
     offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets
+    np.cumsum(lengths, out=offsets[1:])
+    return np.frombuffer(data, dtype=np.uint8).copy(), offsets
 
 
 def _expand_vocabulary(vectorizer: Any, where: str) -> None:
@@ -126,12 +134,16 @@ def _expand_vocabulary(vectorizer: Any, where: str) -> None:
             raise ValueError("arrays of the wrong type, shape or order")
         raw = data.tobytes()
         bounds = offsets.tolist()
-        terms = [raw[a:b].decode("utf-8") for a, b in itertools.pairwise(bounds)]
+        if not bool((data & 0x80).any()):  # ASCII: byte offsets are character offsets, one decode
+            text = raw.decode("ascii")
+            terms = [text[a:b] for a, b in itertools.pairwise(bounds)]
+        else:
+            terms = [raw[a:b].decode("utf-8") for a, b in itertools.pairwise(bounds)]
     except (ValueError, TypeError, UnicodeDecodeError) as exc:
         raise UntrustedModelError(
             f"{where}: the compact vocabulary of {type(vectorizer).__name__} is corrupt ({exc}): refused"
         ) from exc
-    vocabulary = {term: i for i, term in enumerate(terms)}
+    vocabulary = dict(zip(terms, range(len(terms)), strict=True))
     if len(vocabulary) != len(terms):
         raise UntrustedModelError(
             f"{where}: the compact vocabulary of {type(vectorizer).__name__} repeats terms: refused"
@@ -174,16 +186,18 @@ def load_pipeline(path: str | Path) -> Any:
     path = Path(path)
     if not zipfile.is_zipfile(path):
         raise UntrustedModelError(f"{path}: not a skops archive (a pickle or a tampered file?): refused")
+    from skops.io.exceptions import UntrustedTypesFoundException
+
     try:
-        untrusted = sio.get_untrusted_types(file=str(path))
-    except Exception as exc:  # skops raises on corrupt schema
-        raise UntrustedModelError(f"{path}: unreadable skops file: {exc}") from exc
-    unknown = sorted(set(untrusted) - set(TRUSTED_TYPES))
-    if unknown:
-        raise UntrustedModelError(f"{path}: refuses to load untrusted types {unknown}")
-    try:
+        # skops refuses, before constructing anything, every type outside its defaults and ours
         pipeline = sio.load(str(path), trusted=TRUSTED_TYPES)
-    except Exception as exc:  # e.g. an object array (a pickle) inside: numpy refuses it, say so clearly
+    except UntrustedTypesFoundException:
+        try:
+            unknown = sorted(set(sio.get_untrusted_types(file=str(path))) - set(TRUSTED_TYPES))
+        except Exception as exc:  # skops raises on corrupt schema
+            raise UntrustedModelError(f"{path}: unreadable skops file: {exc}") from exc
+        raise UntrustedModelError(f"{path}: refuses to load untrusted types {unknown}") from None
+    except Exception as exc:  # corrupt schema, or e.g. an object array (a pickle) inside: numpy refuses it
         raise UntrustedModelError(f"{path}: crafted or corrupt skops content ({exc}): refused") from exc
     for vectorizer in _vectorizers(pipeline):
         if hasattr(vectorizer, COMPACT_VOCABULARY):
