@@ -114,6 +114,7 @@ check-java: $(STAMP)
 	  || { echo "Spark needs Java 17: install openjdk-17 (apt-get install openjdk-17-jre-headless) and retry"; exit 1; }
 
 demo: check-java
+	$(BIN)/uv cache prune -q
 	$(BIN)/python scripts/demo.py
 
 # The category-evolution loop (new topic -> clusters -> HITL answer through the REST API -> retrain);
@@ -140,8 +141,12 @@ e2e: check-java
 # network and on dpkg more than on the CPU): a new venv or system package for the tests goes here.
 TEST_DEPS := $(STAMP) $(IAC_STAMP) browser-deps pg-deps runtime-venvs
 
+# Then drop what uv's cache no longer references: the package proxy here answers every revalidation
+# of an sdist as "modified", so each install leaves another 0.5-1.4 GB pyspark build behind (measured:
+# 52 GiB after a few dozen installs filled the disk CI shares). prune keeps every current entry.
 test-deps:
 	@$(MAKE) --no-print-directory -j -O $(TEST_DEPS)
+	$(BIN)/uv cache prune -q
 
 test: test-deps
 	@$(MAKE) --no-print-directory -j3 -O lint typecheck check-java
