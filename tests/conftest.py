@@ -34,6 +34,15 @@ def spark():
     session.stop()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # py4j's connection objects log "Closing down clientserver connection" (INFO) from __del__ at
+    # interpreter exit, when pytest's log streams are already closed: a "--- Logging error ---"
+    # traceback after the summary. Nothing is lost by not logging it then.
+    import logging
+
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
 @pytest.fixture
 def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh file:// lake for one test; settings are re-read from the environment."""
