@@ -141,7 +141,7 @@ e2e: check-java
 # network and on dpkg more than on the CPU): a new venv or system package for the tests goes here.
 TEST_DEPS := $(STAMP) $(IAC_STAMP) browser-deps pg-deps runtime-venvs
 
-# Then drop what uv's cache no longer references: the package proxy here answers every revalidation
+# After the installs, drop what uv's cache no longer references: the package proxy here answers every revalidation
 # of an sdist as "modified", so each install leaves another 0.5-1.4 GB pyspark build behind (measured:
 # 52 GiB after a few dozen installs filled the disk CI shares). prune keeps every current entry.
 test-deps:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # py4j's connection objects log "Closing down clientserver connection" (INFO) from __del__ at
     # interpreter exit, when pytest's log streams are already closed: a "--- Logging error ---"
     # traceback after the summary. Nothing is lost by not logging it then.
-    import logging
-
     logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
